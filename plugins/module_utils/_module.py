@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) linuxnet.tunnels contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""What every single-resource module does around its resource class."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
+    HAS_PYROUTE2,
+    PYROUTE2_IMPORT_ERROR,
+    Netlink,
+    ResourceError,
+)
+
+# The option every in-namespace resource shares (doc fragment linuxnet.tunnels.common).
+NETNS_OPTION = {'netns': {'type': 'str'}}
+
+
+def full_argument_spec(resource_class) -> dict:
+    """The module's argument spec: the resource's own options plus netns."""
+    spec = dict(NETNS_OPTION) if resource_class.has_netns_option else {}
+    spec.update(resource_class.argument_spec)
+    return spec
+
+
+def new_module(argument_spec: dict, **kwargs) -> AnsibleModule:
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **kwargs)
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
+    return module
+
+
+def run_resource_module(resource_class) -> None:
+    """The whole main() of a single-resource module.
+
+    Plan, apply unless in check mode, and exit with the resulting state (under
+    the resource's kind), the action, and the diff from the same plan.
+    """
+    module = new_module(full_argument_spec(resource_class), **resource_class.module_kwargs)
+    with Netlink() as nl:
+        resource = resource_class(nl, module.params)
+        try:
+            resource.validate()
+            change = resource.plan()
+            if change is not None and not module.check_mode:
+                resource.apply(change)
+            state = resource.result(change, module.check_mode)
+        except ResourceError as exc:
+            module.fail_json(msg=str(exc))
+    result = {
+        'changed': change is not None,
+        'action': change.action if change else 'none',
+        resource_class.kind: state,
+    }
+    if change is not None and change.attributes:
+        result['attributes'] = change.attributes
+    if change is not None and change.note:
+        result['note'] = change.note
+    if module._diff:
+        result['diff'] = change.diff() if change else {'before': state or {}, 'after': state or {}}
+    module.exit_json(**result)

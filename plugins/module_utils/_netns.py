@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) linuxnet.tunnels contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Named network namespaces (the ones `ip netns` lists)."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
+    NETNS_RUN_DIR,
+    check_netns_name,
+    kernel_call,
+    netns_exists,
+)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
+    CREATE,
+    DELETE,
+    Change,
+    Resource,
+)
+
+try:
+    from pyroute2 import netns as pr_netns
+except ImportError:
+    pass  # reported once by the module through HAS_PYROUTE2
+
+
+class NetnsResource(Resource):
+    kind = 'netns'
+    argument_spec = {
+        'name': {'type': 'str', 'required': True},
+        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+    }
+    has_netns_option = False
+
+    def __init__(self, nl, params: dict) -> None:
+        super().__init__(nl, params)
+        self.netns = None  # a namespace is not inside another one
+
+    def validate(self) -> None:
+        check_netns_name(self.params['name'], 'name')
+
+    def read(self) -> dict | None:
+        name = self.params['name']
+        if not netns_exists(name):
+            return None
+        return {'name': name, 'path': os.path.join(NETNS_RUN_DIR, name)}
+
+    def plan(self) -> Change | None:
+        current = self.read()
+        if self.params.get('state', 'present') == 'present':
+            if current is None:
+                wanted = {'name': self.params['name'], 'path': os.path.join(NETNS_RUN_DIR, self.params['name'])}
+                return Change(self.kind, self.name, CREATE, None, wanted)
+            return None
+        if current is not None:
+            return Change(self.kind, self.name, DELETE, current, None)
+        return None
+
+    def apply(self, change: Change) -> None:
+        name = self.params['name']
+        if change.action == CREATE:
+            self.nl.pending_netns.discard(name)
+            try:
+                with kernel_call(f"could not create network namespace '{name}'"):
+                    pr_netns.create(name)
+            except Exception:
+                # pyroute2 leaves its placeholder file behind when the unshare fails.
+                self._remove_quietly(name)
+                raise
+        elif change.action == DELETE:
+            self.remove()
+
+    def remove(self) -> None:
+        name = self.params['name']
+        # An open socket keeps a removed namespace (and its links) alive.
+        self.nl.release(name)
+        with kernel_call(f"could not delete network namespace '{name}'"):
+            try:
+                pr_netns.remove(name)
+            except FileNotFoundError:
+                pass  # someone else removed it first: the goal is reached
+
+    @staticmethod
+    def _remove_quietly(name: str) -> None:
+        try:
+            pr_netns.remove(name)
+        except OSError:
+            pass

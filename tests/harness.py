@@ -1,0 +1,106 @@
+"""Run a module in-process against the real kernel, and read the kernel out of band.
+
+In-process runs cost no interpreter start-up (about 4 s a module under
+User-Mode Linux), so the tests can afford the check -> real -> check -> real
+rhythm everywhere. Out-of-band reads use `ip -j`, never the module's return.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import subprocess
+import uuid
+
+from ansible.module_utils.testing import patch_module_args
+
+PREFIX = 'lt'
+
+
+def unique(stem: str = '') -> str:
+    """A name that fits IFNAMSIZ and marks the test run (for cleanup)."""
+    return f'{PREFIX}{stem}{uuid.uuid4().hex[:6]}'[:15]
+
+
+def run_module(name: str, params: dict, check: bool = False, diff: bool = True) -> dict:
+    """Run linuxnet.tunnels.<name> as Ansible would; return its JSON result."""
+    module = importlib.import_module(f'ansible_collections.linuxnet.tunnels.plugins.modules.{name}')
+    args = dict(params, _ansible_check_mode=check, _ansible_diff=diff)
+    out = io.StringIO()
+    with patch_module_args(args), contextlib.redirect_stdout(out):
+        try:
+            module.main()
+        except SystemExit:
+            pass
+    text = out.getvalue()
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise AssertionError(f'module {name} printed no JSON result:\n{text}') from exc
+
+
+def rhythm(name: str, params: dict) -> list[dict]:
+    """check -> real -> check -> real; returns the four results."""
+    return [run_module(name, params, check=check) for check in (True, False, True, False)]
+
+
+def assert_rhythm(results: list[dict], changes: bool = True) -> None:
+    """changed, changed, not changed, not changed (or never, for a no-op)."""
+    for result in results:
+        assert not result.get('failed'), result.get('msg')
+    expected = [changes, changes, False, False]
+    assert [r['changed'] for r in results] == expected, [r.get('diff') for r in results]
+
+
+def assert_failed(result: dict, *words: str) -> None:
+    """A readable failure that names the problem, with no traceback."""
+    assert result.get('failed'), result
+    msg = result.get('msg', '')
+    assert msg and 'Traceback' not in msg and 'exception' not in result, result
+    for word in words:
+        assert word.lower() in msg.lower(), f'{word!r} not in {msg!r}'
+
+
+def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = ['ip'] + (['-n', netns] if netns else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, check=check)
+
+
+def ip_json(*args: str, netns: str | None = None) -> list:
+    """`ip -j ...` parsed; [] when the object does not exist."""
+    proc = ip('-j', *args, netns=netns, check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return []
+    return json.loads(proc.stdout)
+
+
+def links(netns: str | None = None) -> dict:
+    """ifname -> `ip -d -j link show` entry."""
+    return {link['ifname']: link for link in ip_json('-d', 'link', 'show', netns=netns)}
+
+
+def addresses(dev: str, netns: str | None = None) -> list[dict]:
+    data = ip_json('addr', 'show', 'dev', dev, netns=netns)
+    return data[0].get('addr_info', []) if data else []
+
+
+def routes(netns: str | None = None, *selector: str) -> list[dict]:
+    return ip_json('route', 'show', *selector, netns=netns)
+
+
+def list_netns() -> list[str]:
+    return sorted(entry['name'] for entry in ip_json('netns', 'list'))
+
+
+def kernel_snapshot(namespaces: list[str] | None = None) -> dict:
+    """Everything a failed task must leave untouched, for before/after comparison."""
+    snap: dict = {'netns': list_netns()}
+    for ns in namespaces if namespaces is not None else snap['netns']:
+        snap[ns] = {
+            'links': sorted((l['ifname'], l.get('mtu'), tuple(l.get('flags', []))) for l in ip_json('-d', 'link', 'show', netns=ns)),
+            'addrs': sorted(json.dumps(a, sort_keys=True) for a in ip_json('addr', 'show', netns=ns)),
+            'routes': sorted(json.dumps(r, sort_keys=True) for r in ip_json('route', 'show', 'table', 'all', netns=ns)),
+        }
+    return snap
