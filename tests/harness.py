@@ -104,3 +104,22 @@ def kernel_snapshot(namespaces: list[str] | None = None) -> dict:
             'routes': sorted(json.dumps(r, sort_keys=True) for r in ip_json('route', 'show', 'table', 'all', netns=ns)),
         }
     return snap
+
+
+def under_uml() -> bool:
+    """True inside a User-Mode Linux kernel, whose root namespace is disposable."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as handle:
+            return 'User Mode Linux' in handle.read()
+    except OSError:
+        return False
+
+
+def kernel_has_ipip() -> bool:
+    """Try an ipip link in a scratch namespace (never in the current one)."""
+    scratch = unique('probe')
+    ip('netns', 'add', scratch)
+    try:
+        return ip('link', 'add', 'probe0', 'type', 'ipip', 'remote', '192.0.2.1', netns=scratch, check=False).returncode == 0
+    finally:
+        ip('netns', 'del', scratch, check=False)

@@ -18,7 +18,7 @@ options:
     type: str
 requirements:
   - pyroute2 >= 0.9.7 on the managed node
-  - root privileges (C(become: true)) for anything that changes the kernel
+  - 'root privileges (C(become: true)) for anything that changes the kernel'
 '''
 
     # Check mode, diff and platform support of the resource modules.

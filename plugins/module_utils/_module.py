@@ -15,6 +15,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     Netlink,
     ResourceError,
 )
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import converge
 
 # The option every in-namespace resource shares (doc fragment linuxnet.tunnels.common).
 NETNS_OPTION = {'netns': {'type': 'str'}}
@@ -45,9 +46,7 @@ def run_resource_module(resource_class) -> None:
         resource = resource_class(nl, module.params)
         try:
             resource.validate()
-            change = resource.plan()
-            if change is not None and not module.check_mode:
-                resource.apply(change)
+            change = converge(resource, module.check_mode)
             state = resource.result(change, module.check_mode)
         except ResourceError as exc:
             module.fail_json(msg=str(exc))

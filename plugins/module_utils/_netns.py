@@ -7,11 +7,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     NETNS_RUN_DIR,
+    ResourceError,
+    errno_of,
     check_netns_name,
+    create_netns,
     kernel_call,
     netns_exists,
 )
@@ -66,10 +70,12 @@ class NetnsResource(Resource):
             self.nl.pending_netns.discard(name)
             try:
                 with kernel_call(f"could not create network namespace '{name}'"):
-                    pr_netns.create(name)
-            except Exception:
-                # pyroute2 leaves its placeholder file behind when the unshare fails.
-                self._remove_quietly(name)
+                    create_netns(name)  # no fork: see _netlink.create_netns
+            except ResourceError as exc:
+                # pyroute2 leaves its placeholder file behind when the unshare
+                # fails; EEXIST means another run made it, and it is not ours.
+                if errno_of(exc) != errno.EEXIST:
+                    self._remove_quietly(name)
                 raise
         elif change.action == DELETE:
             self.remove()

@@ -13,11 +13,14 @@ the same four calls.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     NamespaceMissing,
     Netlink,
+    ResourceError,
+    errno_of,
 )
 
 CREATE = 'create'
@@ -126,3 +129,22 @@ class Resource:
         if check_mode:
             return change.after if change else self.read_or_none()
         return self.read_or_none()
+
+
+def converge(resource: Resource, check_mode: bool) -> Change | None:
+    """Plan, then apply unless in check mode; returns what was (or would be) done.
+
+    A create that meets EEXIST lost a race with a concurrent run between our
+    read and our write: when what is there now is what we want, that is
+    success with nothing done by us.
+    """
+    change = resource.plan()
+    if change is None or check_mode:
+        return change
+    try:
+        resource.apply(change)
+    except ResourceError as exc:
+        if change.action != CREATE or errno_of(exc) != errno.EEXIST or resource.plan() is not None:
+            raise
+        return None
+    return change

@@ -1,10 +1,29 @@
-"""Fixtures for real-kernel tests: unique namespaces that always go away."""
+"""Fixtures for real-kernel tests: unique namespaces that always go away.
+
+Guards: `rootns` tests touch the namespace the tests run in, so they run only
+inside a User-Mode Linux kernel, never on a real host; `tunnel` tests are
+skipped, loudly, where the kernel has no ipip (scripts/test runs them under
+scripts/uml-run there).
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from harness import ip, list_netns, unique
+from harness import ip, kernel_has_ipip, list_netns, under_uml, unique
+
+
+def pytest_collection_modifyitems(config, items):
+    in_uml = under_uml()
+    has_ipip = None
+    for item in items:
+        if item.get_closest_marker('rootns') and not in_uml:
+            item.add_marker(pytest.mark.skip(reason="touches the host's own namespace: runs only under scripts/uml-run"))
+        elif item.get_closest_marker('tunnel'):
+            if has_ipip is None:
+                has_ipip = kernel_has_ipip()
+            if not has_ipip:
+                item.add_marker(pytest.mark.skip(reason='this kernel has no ipip: run under scripts/uml-run'))
 
 
 @pytest.fixture

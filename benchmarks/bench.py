@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Benchmarks as ratios to a one-task playbook, all measured in one run.
+
+Absolute seconds on shared machines are noise; ratios taken in the same run,
+in the same kernel, are not. Measured (median of --runs):
+
+- floor: ansible-playbook with one task (ansible.builtin.ping: one module
+  process, the least any real task costs);
+- lab: playbooks/lab.yml converge from nothing, re-run with nothing to do,
+  and playbooks/teardown.yml (ipip_lab_verify off: the pings are measured
+  apart, as `lab verify`);
+- scale: a hub-and-spoke topology of N sites, one linuxnet.tunnels.topology
+  task: converge, re-run, teardown; the marginal cost per site is the slope
+  of a least-squares line through the converge medians.
+
+`make bench` runs this inside the User-Mode Linux runner when the host kernel
+has no ipip. It prints a table and writes JSON (--out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, 'scripts'))
+
+import collection_path  # noqa: E402  (needs the path above)
+
+HUB = 'bhub'
+
+
+def playbook(tasks: list[dict], path: str) -> str:
+    play = [{'name': 'Benchmark', 'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}]
+    with open(path, 'w', encoding='utf-8') as handle:
+        json.dump(play, handle)  # YAML is a superset of JSON
+    return path
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collection_path.ensure(),
+                        ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0', LC_ALL='C.UTF-8')
+        self.ansible_playbook = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+
+    def play(self, path: str, *extra: str) -> float:
+        """Seconds one ansible-playbook run takes; a failed run aborts the benchmark."""
+        cmd = [self.ansible_playbook, '-i', 'localhost,', '-c', 'local',
+               '-e', f'ansible_python_interpreter={sys.executable}', path, *extra]
+        start = time.monotonic()
+        proc = subprocess.run(cmd, env=self.env, cwd=REPO, capture_output=True, text=True, check=False)
+        elapsed = time.monotonic() - start
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            raise SystemExit(f'benchmark aborted: {" ".join(cmd)} failed')
+        return elapsed
+
+
+def hub_and_spoke(sites: int, state: str) -> dict:
+    """One topology task: a hub namespace and `sites` namespaces, each with a
+    veth to the hub, an ipip tunnel at both ends with inner p2p addresses,
+    and a prefix routed through the tunnel."""
+    underlay = ipaddress.ip_network('10.64.0.0/16').subnets(new_prefix=30)
+    inner = ipaddress.ip_network('10.128.0.0/16').subnets(new_prefix=31)
+    topo: dict = {'namespaces': [{'name': HUB}], 'veths': [], 'addresses': [], 'routes': [], 'tunnels': []}
+    for i in range(sites):
+        site, net, pair = f'bs{i}', next(underlay), next(inner)
+        hub_ip, site_ip = (str(h) for h in list(net.hosts())[:2])
+        hub_in, site_in = (str(a) for a in pair)
+        topo['namespaces'].append({'name': site})
+        topo['veths'].append({'name': f'hv{i}', 'netns': HUB, 'peer': 'uplink', 'peer_netns': site})
+        topo['addresses'] += [
+            {'dev': f'hv{i}', 'netns': HUB, 'address': f'{hub_ip}/30'},
+            {'dev': 'uplink', 'netns': site, 'address': f'{site_ip}/30'},
+            {'dev': f't{i}', 'netns': HUB, 'address': hub_in, 'peer': site_in},
+            {'dev': 'tun0', 'netns': site, 'address': site_in, 'peer': hub_in},
+        ]
+        topo['tunnels'] += [
+            {'name': f't{i}', 'netns': HUB, 'mode': 'ipip', 'local': hub_ip, 'remote': site_ip, 'dev': f'hv{i}'},
+            {'name': 'tun0', 'netns': site, 'mode': 'ipip', 'local': site_ip, 'remote': hub_ip, 'dev': 'uplink'},
+        ]
+        topo['routes'].append({'dest': '192.168.0.0/16', 'dev': 'tun0', 'netns': site})
+    topo['state'] = state
+    return topo
+
+
+def median_of(runs: int, func) -> tuple[float, list[float]]:
+    samples = [func() for _ in range(runs)]
+    return statistics.median(samples), samples
+
+
+def slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope: seconds per site."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x in xs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--runs', type=int, default=3, help='runs per measurement (median); at least 3')
+    parser.add_argument('--sizes', default='10,50,200', help='hub-and-spoke sizes, comma-separated')
+    parser.add_argument('--out', default=os.path.join(REPO, 'bench-results', 'bench.json'))
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.sizes.split(',')]
+
+    workdir = tempfile.mkdtemp(prefix='linuxnet-bench-')
+    runner = Runner()
+    rows: list[dict] = []
+    try:
+        floor, samples = median_of(args.runs, lambda: runner.play(playbook([{'ansible.builtin.ping': {}}], f'{workdir}/floor.yml')))
+        rows.append({'case': 'floor (one-task playbook)', 'seconds': floor, 'samples': samples})
+
+        lab, teardown = os.path.join(REPO, 'playbooks', 'lab.yml'), os.path.join(REPO, 'playbooks', 'teardown.yml')
+        runner.play(teardown)
+        converge, rerun, down, verify = [], [], [], []
+        for _ in range(args.runs):
+            converge.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
+            rerun.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
+            verify.append(runner.play(lab))
+            down.append(runner.play(teardown))
+        for case, samples in (('lab converge', converge), ('lab re-run', rerun), ('lab verify (re-run + pings)', verify), ('lab teardown', down)):
+            rows.append({'case': case, 'seconds': statistics.median(samples), 'samples': samples})
+
+        points = []
+        for sites in sizes:
+            up = playbook([{'linuxnet.tunnels.topology': hub_and_spoke(sites, 'present')}], f'{workdir}/up{sites}.yml')
+            gone = playbook([{'linuxnet.tunnels.topology': hub_and_spoke(sites, 'absent')}], f'{workdir}/down{sites}.yml')
+            runner.play(gone)
+            converge, rerun, down = [], [], []
+            for _ in range(args.runs):
+                converge.append(runner.play(up))
+                rerun.append(runner.play(up))
+                down.append(runner.play(gone))
+            points.append((sites, statistics.median(converge)))
+            for case, samples in ((f'scale N={sites} converge', converge), (f'scale N={sites} re-run', rerun), (f'scale N={sites} teardown', down)):
+                rows.append({'case': case, 'seconds': statistics.median(samples), 'samples': samples, 'sites': sites})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    for row in rows:
+        row['ratio'] = row['seconds'] / floor
+    marginal_ms = slope(points) * 1000 if len(points) > 1 else None
+    report = {
+        'environment': {
+            'kernel': platform.release(),
+            'python': platform.python_version(),
+            'cpus': os.cpu_count(),
+            'runs': args.runs,
+            'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
+        },
+        'rows': rows,
+        'marginal_ms_per_site': marginal_ms,
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, 'w', encoding='utf-8') as handle:
+        json.dump(report, handle, indent=2)
+
+    print(f'\nkernel {platform.release()}, median of {args.runs} runs\n')
+    print(f'| {"case":<30} | {"seconds":>8} | {"x floor":>7} |')
+    print(f'|{"-" * 32}|{"-" * 10}:|{"-" * 8}:|')
+    for row in rows:
+        print(f'| {row["case"]:<30} | {row["seconds"]:8.2f} | {row["ratio"]:7.2f} |')
+    if marginal_ms is not None:
+        print(f'\nmarginal converge cost: {marginal_ms:.1f} ms per site (least squares over N={sizes})')
+    print(f'JSON: {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,242 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) linuxnet.tunnels contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Existing links: look-up, admin state and MTU.
+
+get_link(), link_state() and set_link() are the building blocks the veth,
+tunnel and topology code reuse; LinkResource is the `link` module's resource.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
+    NETNS_RUN_DIR,
+    NamespaceMissing,
+    NetlinkError,
+    ResourceError,
+    check_ifname,
+    kernel_call,
+    list_netns,
+    where,
+)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
+    UPDATE,
+    Change,
+    Resource,
+    changed_attributes,
+)
+
+IFF_UP = 0x1  # include/uapi/linux/if.h; a constant, so no pyroute2 import is needed
+NSID_NOT_ASSIGNED = 0xFFFFFFFF  # NETNSA_NSID_NOT_ASSIGNED (-1) read as unsigned
+
+
+def get_link(ipr, ifname: str):
+    """The link message for `ifname` in ipr's namespace, or None if there is none.
+
+    Looks the name up first (link_lookup never raises), then fetches the full
+    message with link('get'). A link that vanishes between the two calls
+    counts as absent. Other refusals raise NetlinkError: wrap the call in
+    kernel_call() for a readable message.
+    """
+    indexes = ipr.link_lookup(ifname=ifname)
+    if not indexes:
+        return None
+    try:
+        (msg,) = ipr.link('get', index=indexes[0])
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return None
+        raise
+    return msg
+
+
+def link_state(msg) -> dict:
+    """The comparable state of a link message.
+
+    Returns ifname, index, kind (None for lo and physical NICs), up (the
+    administrative IFF_UP flag, never the carrier), mtu and operstate (the
+    kernel's operational state, for information only: a veth whose peer is
+    down is admin up and operationally DOWN).
+    """
+    return {
+        'ifname': msg.get('ifname'),
+        'index': msg['index'],
+        'kind': msg.get(('linkinfo', 'kind')),
+        'up': bool(msg['flags'] & IFF_UP),
+        'mtu': msg.get('mtu'),
+        'operstate': msg.get('operstate'),
+    }
+
+
+def set_link(ipr, index: int, up: bool | None = None, mtu: int | None = None) -> None:
+    """Set the admin state and/or MTU of link `index` in ipr's namespace.
+
+    None leaves that attribute alone; nothing is sent when both are None.
+    The MTU is set before bringing a link up and after bringing it down, so
+    the link never carries traffic with the old MTU. Raises NetlinkError
+    (wrap in kernel_call() for a readable message): EINVAL with the kernel's
+    extack text when the MTU is outside the device's range.
+    """
+    if mtu is not None and up is not False:
+        ipr.link('set', index=index, mtu=mtu)
+    if up is not None:
+        ipr.link('set', index=index, state='up' if up else 'down')
+    if mtu is not None and up is False:
+        ipr.link('set', index=index, mtu=mtu)
+
+
+def netns_fd(netns: str | None) -> int:
+    """An open fd on a named namespace (None: the one this process runs in).
+
+    The caller closes it. A missing namespace raises NamespaceMissing.
+    """
+    path = '/proc/self/ns/net' if not netns else os.path.join(NETNS_RUN_DIR, netns)
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError as exc:
+        raise NamespaceMissing(str(netns)) from exc
+
+
+def nsid_of(ipr, netns: str | None) -> int | None:
+    """The id ipr's namespace gives `netns` (what IFLA_LINK_NETNSID reports), or None."""
+    fd = netns_fd(netns)
+    try:
+        nsid = ipr.get_netnsid(fd=fd).get('nsid')
+    finally:
+        os.close(fd)
+    return None if nsid is None or nsid in (NSID_NOT_ASSIGNED, -1) else nsid
+
+
+def netns_of_nsid(ipr, nsid: int, candidates: list[str | None]) -> tuple[bool, str | None]:
+    """Map a link's IFLA_LINK_NETNSID (relative to ipr's namespace) to a name.
+
+    Tries `candidates` first (None is the namespace this process runs in),
+    then every named namespace. Returns (found, name); a namespace without a
+    name in /run/netns (a container's, say) gives (False, None).
+    """
+    seen = set()
+    for name in list(candidates) + list_netns():
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            if nsid_of(ipr, name) == nsid:
+                return True, name
+        except (NamespaceMissing, NetlinkError, OSError):
+            continue  # vanished or unreadable: not the one
+    return False, None
+
+
+class LinkResource(Resource):
+    """An existing link (lo, a NIC, a link another task made): admin state and MTU."""
+
+    kind = 'link'
+    argument_spec = {
+        'name': {'type': 'str', 'required': True},
+        'state': {'type': 'str', 'choices': ['up', 'down']},
+        'mtu': {'type': 'int'},
+    }
+
+    def validate(self) -> None:
+        check_ifname(self.params['name'], 'name')
+        check_mtu(self.params.get('mtu'))
+
+    def _msg(self):
+        with kernel_call(f"could not read link '{self.params['name']}' in {where(self.netns)}"):
+            return get_link(self.nl(self.netns), self.params['name'])
+
+    def read(self) -> dict | None:
+        msg = self._msg()
+        return None if msg is None else self._public(msg)
+
+    def _public(self, msg) -> dict:
+        state = link_state(msg)
+        return {
+            'name': state['ifname'],
+            'netns': self.netns,
+            'index': state['index'],
+            'kind': state['kind'],
+            'up': state['up'],
+            'mtu': state['mtu'],
+            'operstate': state['operstate'],
+        }
+
+    def _wanted(self) -> dict:
+        state = self.params.get('state')
+        return {'up': None if state is None else state == 'up', 'mtu': self.params.get('mtu')}
+
+    def plan(self) -> Change | None:
+        name = self.params['name']
+        wanted = self._wanted()
+        if not self.nl.readable(self.netns):
+            # The namespace is about to be made (topology): only lo will be there.
+            if all(value is None for value in wanted.values()):
+                return None
+            after = {'name': name, 'netns': self.netns, 'index': None, 'kind': None, 'up': wanted['up'], 'mtu': wanted['mtu'], 'operstate': None}
+            return Change(self.kind, self.name, UPDATE, None, after, [k for k, v in wanted.items() if v is not None])
+        msg = self._msg()
+        if msg is None:
+            raise ResourceError(
+                f"name: link '{name}' does not exist in {where(self.netns)}; this module only changes existing links "
+                '(create veth pairs with linuxnet.tunnels.veth and tunnels with linuxnet.tunnels.tunnel)')
+        check_mtu_range(msg, wanted['mtu'], name)
+        current = self._public(msg)
+        differs = changed_attributes(current, wanted)
+        if not differs:
+            return None
+        after = dict(current, **{key: wanted[key] for key in differs})
+        return Change(self.kind, self.name, UPDATE, current, after, differs)
+
+    def apply(self, change: Change) -> None:
+        self._set(change.after, change.attributes, change.before)
+
+    def undo(self, change: Change) -> None:
+        if change.action == UPDATE and change.before is not None:
+            self._set(change.before, change.attributes, None)
+
+    def _set(self, target: dict, attributes: list[str], restore: dict | None) -> None:
+        name = self.params['name']
+        up = target['up'] if 'up' in attributes else None
+        mtu = target['mtu'] if 'mtu' in attributes else None
+        ipr = self.nl(self.netns)
+        msg = self._msg()  # again: the plan may predate the namespace (topology)
+        if msg is None:
+            raise ResourceError(f"name: link '{name}' does not exist in {where(self.netns)}")
+        try:
+            with kernel_call(f"could not set link '{name}' in {where(self.netns)}"):
+                set_link(ipr, msg['index'], up=up, mtu=mtu)
+        except ResourceError:
+            if restore is not None:
+                # Put back whatever part of the change went through.
+                try:
+                    set_link(ipr, msg['index'], up=restore['up'] if up is not None else None,
+                             mtu=restore['mtu'] if mtu is not None else None)
+                except (NetlinkError, OSError):
+                    pass
+            raise
+
+    def remove(self) -> None:
+        """An existing link is never deleted by this resource."""
+
+
+MTU_MAX = 2 ** 31 - 1
+
+
+def check_mtu(mtu: int | None, option: str = 'mtu') -> None:
+    """Refuse MTUs no device can take, before asking the kernel."""
+    if mtu is not None and not 0 < mtu <= MTU_MAX:
+        raise ResourceError(f'{option}: {mtu} is not a valid MTU (a positive integer)')
+
+
+def check_mtu_range(msg, mtu: int | None, ifname: str, option: str = 'mtu') -> None:
+    """Refuse an MTU outside the limits the link reports, so check mode predicts the failure."""
+    if mtu is None:
+        return
+    low, high = msg.get('min_mtu'), msg.get('max_mtu')
+    if (low and mtu < low) or (high and mtu > high):
+        raise ResourceError(f"{option}: {mtu} is outside the range {low or 0}-{high or MTU_MAX} that link '{ifname}' accepts")

@@ -1,0 +1,301 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) linuxnet.tunnels contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""veth pairs, the peer created directly in its own namespace.
+
+The kernel does not report a veth's peer in dumps; the pair is recognised by
+IFLA_LINK (the peer's index in its namespace) plus IFLA_LINK_NETNSID (that
+namespace's id, relative to the asking socket), and confirmed by the peer's
+name and back-pointer.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import (
+    check_mtu,
+    get_link,
+    link_state,
+    netns_fd,
+    netns_of_nsid,
+    set_link,
+)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
+    NamespaceMissing,
+    NetlinkError,
+    ResourceError,
+    check_ifname,
+    check_netns_name,
+    errno_of,
+    kernel_call,
+    where,
+)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
+    CREATE,
+    DELETE,
+    REPLACE,
+    UPDATE,
+    Change,
+    Resource,
+)
+
+VETH_MIN_MTU = 68
+VETH_MAX_MTU = 65535
+
+
+class VethResource(Resource):
+    """A veth pair: `name` in netns, `peer` in peer_netns (default: netns)."""
+
+    kind = 'veth'
+    argument_spec = {
+        'name': {'type': 'str', 'required': True},
+        'peer': {'type': 'str', 'required': True},
+        'peer_netns': {'type': 'str'},
+        'mtu': {'type': 'int'},
+        'up': {'type': 'bool', 'default': True},
+        'recreate': {'type': 'bool', 'default': False},
+        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+    }
+
+    def __init__(self, nl, params: dict) -> None:
+        super().__init__(nl, params)
+        self.peer_netns: str | None = params.get('peer_netns') or self.netns
+
+    def validate(self) -> None:
+        p = self.params
+        check_ifname(p['name'], 'name')
+        check_ifname(p['peer'], 'peer')
+        if self.netns:
+            check_netns_name(self.netns, 'netns')
+        if p.get('peer_netns'):
+            check_netns_name(p['peer_netns'], 'peer_netns')
+        if p['name'] == p['peer'] and self.netns == self.peer_netns:
+            raise ResourceError(f"peer: '{p['peer']}' is the same name as the veth itself in {where(self.netns)}; "
+                                'both ends can only share a name in different namespaces')
+        mtu = p.get('mtu')
+        check_mtu(mtu)
+        if mtu is not None and not VETH_MIN_MTU <= mtu <= VETH_MAX_MTU:
+            raise ResourceError(f'mtu: {mtu} is outside the range {VETH_MIN_MTU}-{VETH_MAX_MTU} that a veth accepts')
+
+    # ---- reading --------------------------------------------------------
+
+    def _end(self, msg, netns: str | None) -> dict:
+        state = link_state(msg)
+        return {'name': state['ifname'], 'netns': netns, 'index': state['index'], 'mtu': state['mtu'], 'up': state['up']}
+
+    def _find(self) -> tuple[object | None, dict | None, str]:
+        """(local message, current pair state, why it is not the wanted pair).
+
+        The pair state is None when nothing is named `name`; the reason is ''
+        when the link is exactly the wanted pair.
+        """
+        p = self.params
+        ipr = self.nl(self.netns)
+        with kernel_call(f"could not read link '{p['name']}' in {where(self.netns)}"):
+            msg = get_link(ipr, p['name'])
+        if msg is None:
+            return None, None, ''
+        local = self._end(msg, self.netns)
+        kind = link_state(msg)['kind']
+        if kind != 'veth':
+            local['peer'] = None
+            return msg, local, f"'{p['name']}' in {where(self.netns)} is {'a ' + kind if kind else 'a loopback or physical'} link, not a veth"
+        peer_index = msg.get('link')
+        nsid = msg.get('link_netnsid')
+        if nsid is None:
+            found, peer_ns = True, self.netns
+        else:
+            # Ask about the wanted namespace first: usually it is the one.
+            with kernel_call(f"could not map the namespace id of the peer of '{p['name']}'"):
+                found, peer_ns = netns_of_nsid(ipr, nsid, [self.peer_netns, None])
+        if not found:
+            local['peer'] = {'name': None, 'netns': None, 'index': peer_index, 'mtu': None, 'up': None}
+            return msg, local, f"the peer of '{p['name']}' is in a namespace without a name (namespace id {nsid})"
+        peer = self._peer_msg(peer_ns, peer_index)
+        if peer is None:
+            local['peer'] = {'name': None, 'netns': peer_ns, 'index': peer_index, 'mtu': None, 'up': None}
+            return msg, local, f"the peer of '{p['name']}' (index {peer_index} in {where(peer_ns)}) could not be found"
+        local['peer'] = self._end(peer, peer_ns)
+        if peer.get('link') != msg['index']:
+            return msg, local, f"link {local['peer']['name']} in {where(peer_ns)} does not point back to '{p['name']}'"
+        if (peer_ns or None) != (self.peer_netns or None) or local['peer']['name'] != p['peer']:
+            return msg, local, (f"'{p['name']}' is paired with '{local['peer']['name']}' in {where(peer_ns)}, "
+                                f"not with '{p['peer']}' in {where(self.peer_netns)}")
+        return msg, local, ''
+
+    def _peer_msg(self, peer_ns: str | None, index: int | None):
+        if index is None:
+            return None
+        try:
+            with kernel_call(f'could not read the peer of {self.params["name"]} in {where(peer_ns)}'):
+                (peer,) = self.nl(peer_ns).link('get', index=index)
+        except ResourceError as exc:
+            if errno_of(exc) == errno.ENODEV:
+                return None
+            raise
+        return peer
+
+    def read(self) -> dict | None:
+        return self._find()[1]
+
+    # ---- planning -------------------------------------------------------
+
+    def _wanted(self) -> dict:
+        p = self.params
+        end = {'mtu': p.get('mtu'), 'up': p['up']}
+        return {
+            'name': p['name'], 'netns': self.netns, 'index': None, **end,
+            'peer': {'name': p['peer'], 'netns': self.peer_netns, 'index': None, **end},
+        }
+
+    def _check_peer_name_free(self, current: dict | None) -> None:
+        """Creation is atomic, but check mode should predict an EEXIST too."""
+        p = self.params
+        if not self.nl.readable(self.peer_netns):
+            return
+        try:
+            ipr = self.nl(self.peer_netns)
+        except NamespaceMissing as exc:
+            raise ResourceError(f'peer_netns: {exc}') from exc
+        with kernel_call(f"could not read link '{p['peer']}' in {where(self.peer_netns)}"):
+            other = get_link(ipr, p['peer'])
+        if other is None:
+            return
+        old_peer = (current or {}).get('peer') or {}
+        if old_peer.get('name') == p['peer'] and (old_peer.get('netns') or None) == (self.peer_netns or None):
+            return  # the old pair's own peer: it goes when the old pair is deleted
+        raise ResourceError(f"peer: a link named '{p['peer']}' already exists in {where(self.peer_netns)} "
+                            f"and is not part of the veth '{p['name']}'; choose another peer name or remove that link")
+
+    def plan(self) -> Change | None:
+        p = self.params
+        if self.params['state'] == 'absent':
+            return self._plan_absent()
+        if not self.nl.readable(self.netns):
+            self._check_peer_name_free(None)
+            return Change(self.kind, self.name, CREATE, None, self._wanted())
+        try:
+            _msg, current, mismatch = self._find()
+        except NamespaceMissing as exc:
+            raise ResourceError(f'netns: {exc}') from exc
+        wanted = self._wanted()
+        if current is None:
+            self._check_peer_name_free(None)
+            return Change(self.kind, self.name, CREATE, None, wanted)
+        if mismatch:
+            if not p['recreate']:
+                raise ResourceError(f"name: {mismatch}; set recreate: true to delete it and create the pair "
+                                    f"'{p['name']}' <-> '{p['peer']}' ({where(self.peer_netns)})")
+            self._check_peer_name_free(current)
+            return Change(self.kind, self.name, REPLACE, current, wanted, note=f'{mismatch}: deleted and created again (recreate: true)')
+        differs = []
+        after = {**current, 'peer': dict(current['peer'])}
+        for attr in ('mtu', 'up'):
+            if wanted[attr] is None:
+                continue
+            for end, label in ((after, attr), (after['peer'], f'peer_{attr}')):
+                if end[attr] != wanted[attr]:
+                    end[attr] = wanted[attr]
+                    differs.append(label)
+        if not differs:
+            return None
+        return Change(self.kind, self.name, UPDATE, current, after, differs)
+
+    def _plan_absent(self) -> Change | None:
+        if not self.nl.readable(self.netns):
+            return None
+        try:
+            _msg, current, mismatch = self._find()
+        except NamespaceMissing:
+            return None  # no namespace, no link in it
+        if current is None:
+            return None
+        if current['peer'] is None:
+            # Never delete something that is not a veth because of a veth task.
+            raise ResourceError(f'name: {mismatch}; refusing to delete it')
+        note = f'{mismatch}; deleting it anyway (state: absent)' if mismatch else ''
+        return Change(self.kind, self.name, DELETE, current, None, note=note)
+
+    # ---- applying -------------------------------------------------------
+
+    def apply(self, change: Change) -> None:
+        if change.action == DELETE:
+            self.remove()
+        elif change.action == CREATE:
+            self._create()
+        elif change.action == REPLACE:
+            self.remove()
+            self._create()
+        elif change.action == UPDATE:
+            self._update(change)
+
+    def _create(self) -> None:
+        p = self.params
+        ipr = self.nl(self.netns)
+        peer: dict = {'ifname': p['peer']}
+        local: dict = {'ifname': p['name'], 'kind': 'veth', 'peer': peer}
+        if p.get('mtu') is not None:
+            local['mtu'] = peer['mtu'] = p['mtu']
+        if p['up']:
+            local['state'] = 'up'
+        fd = None
+        if (self.peer_netns or None) != (self.netns or None):
+            try:
+                fd = netns_fd(self.peer_netns)
+            except NamespaceMissing as exc:
+                raise ResourceError(f'peer_netns: {exc}') from exc
+            peer['net_ns_fd'] = fd
+        try:
+            # One request: the kernel makes both ends or neither (EEXIST leaves nothing behind).
+            with kernel_call(f"could not create veth '{p['name']}' in {where(self.netns)} with peer '{p['peer']}' in {where(self.peer_netns)}"):
+                ipr.link('add', **local)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        if p['up']:
+            # Admin flags cannot travel in the peer part of the create request.
+            try:
+                with kernel_call(f"could not bring up veth peer '{p['peer']}' in {where(self.peer_netns)}"):
+                    peer_ipr = self.nl(self.peer_netns)
+                    peer_msg = get_link(peer_ipr, p['peer'])
+                    if peer_msg is None:
+                        raise ResourceError(f"veth peer '{p['peer']}' vanished from {where(self.peer_netns)} right after it was created")
+                    set_link(peer_ipr, peer_msg['index'], up=True)
+            except ResourceError:
+                self._remove_quietly()
+                raise
+
+    def _update(self, change: Change) -> None:
+        p = self.params
+        wanted_mtu, wanted_up = p.get('mtu'), p['up']
+        for end, netns, prefix in ((p['name'], self.netns, ''), (p['peer'], self.peer_netns, 'peer_')):
+            mtu = wanted_mtu if f'{prefix}mtu' in change.attributes else None
+            up = wanted_up if f'{prefix}up' in change.attributes else None
+            if mtu is None and up is None:
+                continue
+            with kernel_call(f"could not set veth end '{end}' in {where(netns)}"):
+                ipr = self.nl(netns)
+                msg = get_link(ipr, end)
+                if msg is None:
+                    raise ResourceError(f"veth end '{end}' disappeared from {where(netns)}")
+                set_link(ipr, msg['index'], up=up, mtu=mtu)
+
+    def remove(self) -> None:
+        """Delete the pair (deleting one end deletes both); gone already is fine."""
+        name = self.params['name']
+        try:
+            with kernel_call(f"could not delete veth '{name}' in {where(self.netns)}"):
+                self.nl(self.netns).link('del', ifname=name)
+        except ResourceError as exc:
+            if errno_of(exc) != errno.ENODEV:
+                raise
+
+    def _remove_quietly(self) -> None:
+        try:
+            self.nl(self.netns).link('del', ifname=self.params['name'])
+        except (NetlinkError, OSError, ResourceError):
+            pass
