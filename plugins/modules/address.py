@@ -21,7 +21,7 @@ description:
   - IPv6 addresses disappear when their link goes administratively down (unless C(net.ipv6.conf.DEV.keep_addr_on_down) is set);
     bring links up first.
 author:
-  - linuxnet.tunnels contributors
+  - linuxnet.tunnels maintainers (@linuxnet)
 options:
   dev:
     description:

@@ -16,7 +16,7 @@ description:
     use M(linuxnet.tunnels.veth) or M(linuxnet.tunnels.tunnel) for that.
   - A link that does not exist is an error, in check mode too.
 author:
-  - linuxnet.tunnels contributors
+  - linuxnet.tunnels maintainers (@linuxnet)
 options:
   name:
     description:

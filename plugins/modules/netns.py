@@ -15,7 +15,7 @@ description:
   - Namespaces made by C(ip netns add) and by this module are interchangeable.
   - Removing a namespace destroys the virtual links inside it, and with them the far ends of their veth pairs.
 author:
-  - linuxnet.tunnels contributors
+  - linuxnet.tunnels maintainers (@linuxnet)
 options:
   name:
     description:

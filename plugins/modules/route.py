@@ -19,7 +19,7 @@ description:
   - Only unicast routes are considered; the routing protocol (C(proto)) is not compared, so routes made by C(ip route add)
     are adopted.
 author:
-  - linuxnet.tunnels contributors
+  - linuxnet.tunnels maintainers (@linuxnet)
 options:
   dest:
     description:

@@ -19,7 +19,7 @@ description:
     the host and exist only in the initial namespace).
   - Returns the value the key had before the task as RV(sysctl.previous).
 author:
-  - linuxnet.tunnels contributors
+  - linuxnet.tunnels maintainers (@linuxnet)
 options:
   name:
     description:

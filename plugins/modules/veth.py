@@ -20,7 +20,7 @@ description:
   - A link named O(name) that is not this very pair (another kind of link, or a veth whose peer has another name or
     lives in another namespace) is an error, unless O(recreate=true).
 author:
-  - linuxnet.tunnels contributors
+  - linuxnet.tunnels maintainers (@linuxnet)
 options:
   name:
     description:
