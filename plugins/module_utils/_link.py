@@ -38,16 +38,13 @@ NSID_NOT_ASSIGNED = 0xFFFFFFFF  # NETNSA_NSID_NOT_ASSIGNED (-1) read as unsigned
 def get_link(ipr, ifname: str):
     """The link message for `ifname` in ipr's namespace, or None if there is none.
 
-    Looks the name up first (link_lookup never raises), then fetches the full
-    message with link('get'). A link that vanishes between the two calls
-    counts as absent. Other refusals raise NetlinkError: wrap the call in
+    One RTM_GETLINK by name (link_lookup would send the same request and
+    then a second one by index: each costs a full message parse). ENODEV
+    means absent. Other refusals raise NetlinkError: wrap the call in
     kernel_call() for a readable message.
     """
-    indexes = ipr.link_lookup(ifname=ifname)
-    if not indexes:
-        return None
     try:
-        (msg,) = ipr.link('get', index=indexes[0])
+        (msg,) = ipr.link('get', ifname=ifname)
     except NetlinkError as exc:
         if exc.code == errno.ENODEV:
             return None

@@ -43,6 +43,7 @@ def run_resource_module(resource_class) -> None:
     """
     module = new_module(full_argument_spec(resource_class), **resource_class.module_kwargs)
     with Netlink() as nl:
+        nl.check_mode = module.check_mode
         resource = resource_class(nl, module.params)
         try:
             resource.validate()

@@ -580,7 +580,9 @@ class TunnelResource(Resource):
             differs = [key for key in VIEW_KEYS if wanted[key] != before[key] and (action == UPDATE or key != 'ifindex')]
             if action == UPDATE and not differs:
                 return None
-        if not self._pending:
+        if not self._pending and self.nl.check_mode:
+            # Only to predict the kernel's EEXIST in check mode: a real run gets it
+            # from the kernel, and _refusal() names the blocker then.
             self._check_collision(self.mode_name, after)  # only now: it dumps every link of the namespace
         self._after = after
         return Change(self.kind, self.name, action, before, wanted, differs, note)

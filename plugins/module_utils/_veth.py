@@ -184,8 +184,14 @@ class VethResource(Resource):
             raise ResourceError(f'netns: {exc}') from exc
         wanted = self._wanted()
         if current is None:
-            self._check_peer_name_free(None)
-            return Change(self.kind, self.name, CREATE, None, wanted)
+            try:
+                self._check_peer_name_free(None)
+                return Change(self.kind, self.name, CREATE, None, wanted)
+            except ResourceError:
+                # A concurrent run may have made the whole pair between our two reads.
+                _msg, current, mismatch = self._find()
+                if current is None:
+                    raise
         if mismatch:
             if not p['recreate']:
                 raise ResourceError(f"name: {mismatch}; set recreate: true to delete it and create the pair "

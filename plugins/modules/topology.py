@@ -1,0 +1,262 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) linuxnet.tunnels contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: topology
+short_description: Declare a whole lab of namespaces, veths, tunnels, addresses, routes and sysctls in one task
+version_added: 0.1.0
+description:
+  - Creates, changes or removes a whole topology in one task, through the same code as the single-resource
+    modules, in one process and one netlink session. A lab of twenty objects costs one module start instead of twenty.
+  - Each list takes items with exactly the options of the module of the same kind, including their defaults;
+    O(namespaces) as M(linuxnet.tunnels.netns), O(veths) as M(linuxnet.tunnels.veth), O(tunnels) as
+    M(linuxnet.tunnels.tunnel), O(links) as M(linuxnet.tunnels.link), O(addresses) as M(linuxnet.tunnels.address),
+    O(routes) as M(linuxnet.tunnels.route) and O(sysctls) as M(linuxnet.tunnels.sysctl).
+  - Every item is validated (types, choices, required options, and the checks of its module) before anything is
+    touched; errors name the list and the position, as in C(veths[2]).
+  - With O(state=present), items are handled in dependency order, each planned and applied before the next one is
+    planned; first the namespaces, then namespace by namespace the veths with an end in it, its tunnels, links,
+    addresses, routes and sysctls (hubs, the namespaces with the most veths, come last).
+  - With O(state=absent), what is listed is removed in reverse order. Objects inside a listed namespace go with it
+    and are not removed one by one; a veth with an end outside the removed namespaces is deleted explicitly.
+    Objects or namespaces that are already gone are nothing to do, so a teardown can be run again.
+  - When an item fails, the task stops with a message that starts with the item and its object
+    (for example C(tunnels[0]) and C(ns1/tunl)) and removes again everything this task created before the failure.
+    Changes to objects that existed before (updates, purged objects) are not reverted.
+author:
+  - linuxnet.tunnels maintainers (@linuxnet)
+options:
+  namespaces:
+    description:
+      - Network namespaces; each item takes the options of M(linuxnet.tunnels.netns) (C(name), C(state)).
+      - With O(state=present) every namespace an item refers to (its C(netns), a veth's C(peer_netns)) must be listed
+        here or exist already.
+    type: list
+    elements: dict
+    default: []
+  veths:
+    description:
+      - veth pairs; each item takes the options of M(linuxnet.tunnels.veth) (C(name), C(peer), C(netns),
+        C(peer_netns), C(mtu), C(up), C(recreate), C(state)).
+    type: list
+    elements: dict
+    default: []
+  tunnels:
+    description:
+      - ipip, gre, sit, isatap and vti tunnels; each item takes the options of M(linuxnet.tunnels.tunnel)
+        (C(name), C(netns), C(mode), C(local), C(remote), C(dev), C(ttl), C(tos), C(pmtudisc), C(key), ...).
+    type: list
+    elements: dict
+    default: []
+  links:
+    description:
+      - Admin state and MTU of links that exist or that this topology makes (C(lo) in a new namespace, one end of a veth);
+        each item takes the options of M(linuxnet.tunnels.link) (C(name), C(netns), C(state), C(mtu)).
+      - Settings, not objects; O(state=absent) leaves them alone.
+    type: list
+    elements: dict
+    default: []
+  addresses:
+    description:
+      - Addresses; each item takes the options of M(linuxnet.tunnels.address) (C(dev), C(netns), C(address), C(peer),
+        C(state)).
+    type: list
+    elements: dict
+    default: []
+  routes:
+    description:
+      - Routes; each item takes the options of M(linuxnet.tunnels.route) (C(dest), C(gateway), C(dev), C(metric),
+        C(table), C(netns), C(state)).
+    type: list
+    elements: dict
+    default: []
+  sysctls:
+    description:
+      - Per-namespace sysctls; each item takes the options of M(linuxnet.tunnels.sysctl) (C(name), C(value), C(netns)).
+      - Settings, not objects; O(state=absent) leaves them alone (inside a removed namespace they go with it).
+    type: list
+    elements: dict
+    default: []
+  state:
+    description:
+      - V(present) creates or updates everything listed; an item's own C(state) is honoured, so an item with
+        C(state=absent) is removed.
+      - V(absent) removes everything listed (the items' own C(state) is ignored) and leaves O(links) and O(sysctls) alone.
+    type: str
+    choices: [present, absent]
+    default: present
+  purge:
+    description:
+      - With O(state=present), also remove the routes, addresses and links found inside the namespaces listed
+        under O(namespaces) that the topology does not declare (the C(overridden) state of network resource modules).
+      - Never touched are namespaces that are not listed (the one Ansible runs in included), C(lo) and its addresses,
+        the fallback tunnel devices the kernel keeps in every namespace (C(tunl0), C(gre0), C(sit0), ...),
+        links without a kind (physical NICs), links an item refers to (as C(dev), say), IPv6 link-local and
+        autoconfigured addresses, and routes the kernel made or learned (C(proto kernel), C(ra), C(redirect)),
+        in the C(local) table, or with several next hops.
+      - A veth whose other end lives in a namespace that is not listed is kept, with a warning, because deleting one
+        end deletes the other one outside the topology. Declare that veth, or remove it with M(linuxnet.tunnels.veth).
+      - What goes with a purged link (its addresses and routes, a veth's other end) is not listed separately.
+      - Ignored with O(state=absent).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - linuxnet.tunnels.common.attributes
+notes:
+  - Requires pyroute2 >= 0.9.7 on the managed node and root privileges.
+  - Check mode plans every item as the real run does, taking into account what earlier items of the same task
+    would have made (a namespace or link that does not exist yet is treated as made, and empty).
+    Three predictions are approximate. Setting in O(links) the MTU of a tunnel created without C(mtu) is predicted
+    as a change (the kernel picks that MTU). A sysctl in a namespace the task creates is predicted as a change
+    (a fresh namespace starts from the kernel's defaults). When the task replaces or removes an address, the kernel
+    may flush the routes whose gateway only that address made reachable; a route item after it is then predicted
+    as an update but created again.
+  - In diff mode, the C(diff) of the result is a list with one before/after pair per changed object.
+  - The result does not read every object back; use M(linuxnet.tunnels.net_info) for the resulting state.
+seealso:
+  - module: linuxnet.tunnels.netns
+  - module: linuxnet.tunnels.veth
+  - module: linuxnet.tunnels.tunnel
+  - module: linuxnet.tunnels.link
+  - module: linuxnet.tunnels.address
+  - module: linuxnet.tunnels.route
+  - module: linuxnet.tunnels.sysctl
+  - module: linuxnet.tunnels.net_info
+'''
+
+EXAMPLES = r'''
+- name: The two-namespace IPIP lab, in one task
+  linuxnet.tunnels.topology:
+    namespaces:
+      - name: ns1
+      - name: ns2
+      - name: router
+    veths:
+      - {name: v1, netns: ns1, peer: v1-P, peer_netns: router}
+      - {name: v2, netns: ns2, peer: v2-P, peer_netns: router}
+    tunnels:
+      - {name: tunl, netns: ns1, mode: ipip, local: 10.10.10.2, remote: 10.10.20.2}
+      - {name: tunr, netns: ns2, mode: ipip, local: 10.10.20.2, remote: 10.10.10.2}
+    addresses:
+      - {dev: v1, netns: ns1, address: 10.10.10.2/24}
+      - {dev: v1-P, netns: router, address: 10.10.10.1/24}
+      - {dev: v2, netns: ns2, address: 10.10.20.2/24}
+      - {dev: v2-P, netns: router, address: 10.10.20.1/24}
+      - {dev: tunl, netns: ns1, address: 10.10.100.10, peer: 10.10.200.10}
+      - {dev: tunr, netns: ns2, address: 10.10.200.10, peer: 10.10.100.10}
+    routes:
+      - {dest: 10.10.20.0/24, gateway: 10.10.10.1, netns: ns1}
+      - {dest: 10.10.10.0/24, gateway: 10.10.20.1, netns: ns2}
+    sysctls:
+      - {name: net.ipv4.ip_forward, value: '1', netns: router}
+
+- name: Keep only what is declared inside ns1 (remove addresses, routes and links added by hand)
+  linuxnet.tunnels.topology:
+    namespaces:
+      - name: ns1
+    veths:
+      - {name: v1, netns: ns1, peer: v1-P, peer_netns: router}
+    addresses:
+      - {dev: v1, netns: ns1, address: 10.10.10.2/24}
+    purge: true
+
+- name: Tear the lab down (the namespaces take their contents with them)
+  linuxnet.tunnels.topology:
+    namespaces:
+      - name: ns1
+      - name: ns2
+      - name: router
+    state: absent
+'''
+
+RETURN = r'''
+changes:
+  description: One entry per object that was (or, in check mode, would be) created, changed or removed, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: The kind of object (V(netns), V(veth), V(tunnel), V(link), V(address), V(route), V(sysctl)).
+      type: str
+      sample: veth
+    name:
+      description: The object, with its namespace in front (V(ns1/v1), V(ns1/10.10.10.2/24 dev v1)).
+      type: str
+      sample: ns1/v1
+    action:
+      description: V(create), V(update), V(replace) or V(delete).
+      type: str
+      sample: create
+    attributes:
+      description: For an update or a replace, the attributes that differ.
+      type: list
+      elements: str
+      returned: when some differ
+      sample: [mtu]
+    note:
+      description: Why, when the action is not obvious (a replace, an object removed by O(purge)).
+      type: str
+      returned: when there is something to explain
+      sample: not declared (purge)
+    item:
+      description: The list item behind the change (V(veths[0])), or V(purge) for an object O(purge) removes.
+      type: str
+      sample: veths[0]
+created:
+  description: The objects created, as C(kind name).
+  returned: success
+  type: list
+  elements: str
+  sample: [netns ns1, veth ns1/v1]
+updated:
+  description: The objects changed in place or replaced, as C(kind name).
+  returned: success
+  type: list
+  elements: str
+  sample: [link ns1/lo]
+removed:
+  description: The objects removed, as C(kind name).
+  returned: success
+  type: list
+  elements: str
+  sample: [address ns1/10.10.10.9/24 dev v1]
+counts:
+  description: How many objects were created, updated and removed.
+  returned: success
+  type: dict
+  contains:
+    created:
+      description: Objects created.
+      type: int
+      sample: 14
+    updated:
+      description: Objects changed in place or replaced.
+      type: int
+      sample: 0
+    removed:
+      description: Objects removed.
+      type: int
+      sample: 0
+rolled_back:
+  description: After a failure, the objects this task had created and removed again, as C(kind name).
+  returned: failure after something was created
+  type: list
+  elements: str
+  sample: [veth ns1/v1, netns ns1]
+'''
+
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._topology import run_topology_module
+
+
+def main() -> None:
+    run_topology_module()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,218 @@
+# Copyright (c) linuxnet.tunnels contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Helpers shared by the reliability tests (tests/integration/test_reliability_*.py).
+
+- snapshot(): the kernel state a failed or finished run must leave as it was.
+  Inside User-Mode Linux (scripts/uml-run sets UML_RUN_GUEST=1) that is the
+  whole kernel: every namespace plus the one the tests run in, and its
+  forwarding sysctls. Natively other engineers' tests make and delete their
+  own namespaces at the same time, so only the namespaces a test names are
+  compared (plus the host's root namespace, read only).
+- lab_topology(): the topology the ipip_lab role hands to the topology module,
+  rendered from the role's own defaults and vars (never a copy that drifts).
+- playbook(): ansible-playbook in a subprocess, with the collection and the
+  interpreter pinned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import yaml
+
+from harness import ip, list_netns
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+IN_UML = os.environ.get('UML_RUN_GUEST') == '1'
+FORWARDING_KEYS = (
+    'net/ipv4/ip_forward',
+    'net/ipv4/conf/all/forwarding',
+    'net/ipv4/conf/default/forwarding',
+    'net/ipv6/conf/all/forwarding',
+    'net/ipv6/conf/default/forwarding',
+)
+
+
+def load_table(name: str):
+    with open(os.path.join(HERE, name), encoding='utf-8') as fh:
+        return yaml.safe_load(fh)
+
+
+# ---------------------------------------------------------------------------
+# kernel state
+
+def namespace_state(netns: str | None) -> dict:
+    """Links, addresses and routes of one namespace (None: the current one)."""
+    def clean(entry: dict) -> str:
+        # Counters and timers move on their own; they are not state.
+        entry = {k: v for k, v in entry.items() if k not in ('stats', 'stats64')}
+        for info in entry.get('addr_info', []):
+            info.pop('valid_life_time', None)
+            info.pop('preferred_life_time', None)
+        return json.dumps(entry, sort_keys=True)
+
+    # One `ip` process per namespace (-batch): each costs 0.1-0.2 s under User-Mode Linux.
+    cmd = ['ip'] + (['-n', netns] if netns else []) + ['-d', '-j', '-batch', '-']
+    proc = subprocess.run(cmd, input='link show\naddr show\nroute show table all\n', capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {'error': proc.stderr.strip()}
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    link_list, addr_list, route_list = (json.loads(line) for line in lines)
+    return {
+        'links': sorted(
+            (l['ifname'], l.get('mtu'), tuple(l.get('flags', [])), (l.get('linkinfo') or {}).get('info_kind'),
+             json.dumps((l.get('linkinfo') or {}).get('info_data'), sort_keys=True))
+            for l in link_list
+        ),
+        'addrs': sorted(clean(a) for a in addr_list),
+        'routes': sorted(clean(r) for r in route_list),
+    }
+
+
+def forwarding() -> dict:
+    """The current namespace's forwarding switches (read only)."""
+    out = {}
+    for key in FORWARDING_KEYS:
+        try:
+            with open(f'/proc/sys/{key}', encoding='ascii') as fh:
+                out[key] = fh.read().strip()
+        except OSError:
+            out[key] = None
+    return out
+
+
+def snapshot(names: list[str] | tuple = ()) -> dict:
+    """Everything a run must leave untouched.
+
+    Under User-Mode Linux: every namespace and the current one. Natively: the
+    namespaces in `names` (existing or not) and the host's namespace, read only.
+    """
+    existing = list_netns()
+    if IN_UML:
+        wanted = existing
+    else:
+        wanted = sorted(n for n in set(names) if n in existing)
+    snap: dict = {
+        'netns': existing if IN_UML else sorted(n for n in existing if n in set(names)),
+        'current': namespace_state(None),
+        'forwarding': forwarding(),
+    }
+    for ns in wanted:
+        snap[f'ns:{ns}'] = namespace_state(ns)
+    return snap
+
+
+def diff_snapshots(before: dict, after: dict) -> str:
+    """A readable account of what changed ('' when nothing did)."""
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        b, a = before.get(key), after.get(key)
+        if b == a:
+            continue
+        if isinstance(b, dict) and isinstance(a, dict):
+            for sub in sorted(set(b) | set(a)):
+                if b.get(sub) != a.get(sub):
+                    lines.append(f'{key}.{sub}: {b.get(sub)!r} -> {a.get(sub)!r}')
+        else:
+            lines.append(f'{key}: {b!r} -> {a!r}')
+    return '\n'.join(lines)
+
+
+def wait_link_gone(name: str, netns: str | None, timeout: float = 3.0) -> None:
+    """A veth's other end goes a little after its namespace (kernel.md): poll."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ip('link', 'show', name, netns=netns, check=False).returncode != 0:
+            return
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------
+# the ipip_lab role's own topology, rendered in-process
+
+def _role_vars(overrides: dict | None = None) -> dict:
+    from ansible.template import trust_as_template
+
+    def trust(value):
+        if isinstance(value, str):
+            return trust_as_template(value)
+        if isinstance(value, list):
+            return [trust(v) for v in value]
+        if isinstance(value, dict):
+            return {k: trust(v) for k, v in value.items()}
+        return value
+
+    role = os.path.join(REPO, 'roles', 'ipip_lab')
+    with open(os.path.join(role, 'defaults', 'main.yml'), encoding='utf-8') as fh:
+        variables = yaml.safe_load(fh)
+    with open(os.path.join(role, 'vars', 'main.yml'), encoding='utf-8') as fh:
+        variables.update(trust(yaml.safe_load(fh)))
+    variables.update(overrides or {})
+    return variables
+
+
+def render_role(name: str, overrides: dict | None = None):
+    """A variable of the ipip_lab role (for example __ipip_lab_topology), rendered."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+
+    variables = _role_vars(overrides)
+    value = Templar(loader=DataLoader(), variables=variables).template(variables[name])
+    # Plain types: the topology module is run in-process with these as its arguments.
+    return json.loads(json.dumps(value))
+
+
+def lab_topology(overrides: dict | None = None) -> dict:
+    """The params of the role's `linuxnet.tunnels.topology` task (state: present)."""
+    topo = render_role('__ipip_lab_topology', overrides)
+    return dict(topo, state='present')
+
+
+def lab_pings(overrides: dict | None = None) -> list[dict]:
+    return render_role('__ipip_lab_pings', overrides)
+
+
+# ---------------------------------------------------------------------------
+# ansible-playbook
+
+def collections_path() -> str:
+    return os.environ['ANSIBLE_COLLECTIONS_PATH']  # set by tests/conftest.py
+
+
+def inventory_file(tmp_path) -> str:
+    path = tmp_path / 'inventory.yml'
+    path.write_text(yaml.safe_dump({'all': {'hosts': {'localhost': {
+        'ansible_connection': 'local',
+        'ansible_python_interpreter': sys.executable,
+    }}}}))
+    return str(path)
+
+
+def playbook(tmp_path, playbook_path: str, extra_vars: dict | None = None, inventory: str | None = None,
+             args: tuple = (), timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ansible-playbook; stdout and stderr together in .stdout."""
+    cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'),
+           '-i', inventory or inventory_file(tmp_path), playbook_path]
+    if extra_vars:
+        cmd += ['-e', json.dumps(extra_vars)]
+    cmd += list(args)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
+               ANSIBLE_HOST_KEY_CHECKING='0', LC_ALL='C.UTF-8')
+    env.pop('ANSIBLE_DISPLAY_TRACEBACK', None)
+    return subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)
+
+
+def recap_changed(output: str) -> int:
+    """changed=N of the (single-host) PLAY RECAP."""
+    for line in output.splitlines()[::-1]:
+        if 'changed=' in line and 'ok=' in line:
+            return int(line.split('changed=')[1].split()[0])
+    raise AssertionError(f'no PLAY RECAP in:\n{output[-3000:]}')
