@@ -243,7 +243,7 @@ class Gatherer:
         }
 
     def route_info(self, space: Space, msg) -> dict | None:
-        table = msg.get('table') or msg.get('RTA_TABLE')
+        table = msg.get('RTA_TABLE') or msg['table']  # the header field cannot hold tables above 255
         if msg['family'] not in FAMILY_NAME or msg['type'] != RTN_UNICAST or table == RT_TABLE_LOCAL:
             return None
         if msg['proto'] == RTPROT_KERNEL and not self.kernel_routes:

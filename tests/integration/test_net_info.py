@@ -82,6 +82,7 @@ def lab(make_netns):
     ip('-6', 'addr', 'add', 'fd07::2/64', 'dev', 'vr', 'nodad', netns=r)
     ip('route', 'add', '10.70.0.0/16', 'via', '10.7.0.2', netns=a)
     ip('route', 'add', '10.71.0.0/16', 'dev', 'va', 'table', '100', netns=a)
+    ip('route', 'add', '10.73.0.0/16', 'dev', 'va', 'table', '1000', netns=a)
     ip('route', 'add', 'default', 'via', '10.7.0.2', 'metric', '10', netns=a)
     ip('-6', 'route', 'add', 'fd70::/64', 'via', 'fd07::2', netns=a)
     ip('route', 'add', '10.72.0.0/16', 'dev', 'vr', netns=r)
@@ -155,6 +156,7 @@ def test_routes_match_ip_and_skip_kernel_routes(lab):
     assert ('0.0.0.0/0', '10.7.0.2', 'va', 254, 10) in mine
     assert ('fd70::/64', 'fd07::2', 'va', 254, 1024) in mine
     assert ('10.71.0.0/16', None, 'va', 100, 0) in mine
+    assert ('10.73.0.0/16', None, 'va', 1000, 0) in mine  # above 255: only RTA_TABLE can say it
     assert all(x['proto'] != 'kernel' for x in result['namespaces'][a]['routes'])
 
     # kernel_routes lists the connected routes too, never in the topology.
@@ -203,7 +205,7 @@ def test_topology_leaves_out_what_the_kernel_makes(lab):
         (r, 'vr', '10.7.0.2/32', '10.7.0.1'), (r, 'vr', 'fd07::2/64', None),
     ])  # no 127.0.0.1/8, ::1/128 or fe80::
     assert sorted((x['netns'], x['dest']) for x in topo['routes']) == sorted([
-        (a, '10.70.0.0/16'), (a, '10.71.0.0/16'), (a, '0.0.0.0/0'), (a, 'fd70::/64'), (r, '10.72.0.0/16'),
+        (a, '10.70.0.0/16'), (a, '10.71.0.0/16'), (a, '10.73.0.0/16'), (a, '0.0.0.0/0'), (a, 'fd70::/64'), (r, '10.72.0.0/16'),
     ])  # no proto kernel, no fe80::/64
     assert {(x['netns'], x['name'], x['value']) for x in topo['sysctls']} == {
         (a, 'net.ipv4.ip_forward', '0'), (a, 'net.ipv6.conf.all.forwarding', '0'),
