@@ -1,0 +1,98 @@
+# Copyright (c) linuxnet.tunnels contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The roles' public interface: argument specs, defaults, prefixes, modules used."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLES = ('ipip_lab', 'tunnel_endpoint')
+# What the roles may call: the collection's modules for the kernel, builtins
+# for control flow and the root-namespace router's saved forwarding value.
+ALLOWED = {
+    'linuxnet.tunnels.topology', 'linuxnet.tunnels.ping', 'linuxnet.tunnels.sysctl',
+    'ansible.builtin.assert', 'ansible.builtin.debug', 'ansible.builtin.include_tasks',
+    'ansible.builtin.slurp', 'ansible.builtin.file', 'ansible.builtin.copy',
+}
+TASK_KEYWORDS = {
+    'name', 'when', 'register', 'loop', 'loop_control', 'block', 'rescue', 'always', 'failed_when',
+    'changed_when', 'vars', 'tags', 'become', 'check_mode', 'no_log', 'notify', 'delegate_to', 'environment',
+}
+
+
+def load(*parts: str):
+    with open(os.path.join(REPO, *parts)) as fh:
+        return yaml.safe_load(fh)
+
+
+def tasks_of(role: str):
+    folder = os.path.join(REPO, 'roles', role, 'tasks')
+    for name in sorted(os.listdir(folder)):
+        yield from walk(load('roles', role, 'tasks', name) or [])
+
+
+def walk(tasks):
+    for task in tasks:
+        yield task
+        for key in ('block', 'rescue', 'always'):
+            yield from walk(task.get(key, []))
+
+
+@pytest.mark.parametrize('role', ROLES)
+def test_defaults_mirror_argument_specs(role):
+    defaults = load('roles', role, 'defaults', 'main.yml')
+    spec = load('roles', role, 'meta', 'argument_specs.yml')['argument_specs']['main']
+    assert spec['short_description']
+    options = spec['options']
+    with_default = {name: opt['default'] for name, opt in options.items() if 'default' in opt}
+    assert defaults == with_default
+    for name, opt in options.items():
+        assert name.startswith(f'{role}_'), name
+        assert opt.get('type') in ('str', 'bool', 'int', 'list', 'dict'), (name, opt.get('type'))
+        assert opt.get('description'), name
+        if 'choices' in opt and 'default' in opt:
+            assert opt['default'] in opt['choices'], name
+
+
+@pytest.mark.parametrize('role', ROLES)
+def test_internal_variables_are_private(role):
+    for name in load('roles', role, 'vars', 'main.yml'):
+        assert name.startswith(f'__{role}_'), name
+
+
+@pytest.mark.parametrize('role', ROLES)
+def test_only_collection_modules_touch_the_kernel(role):
+    for task in tasks_of(role):
+        if 'block' in task:
+            continue
+        actions = set(task) - TASK_KEYWORDS
+        assert len(actions) == 1 and actions <= ALLOWED, (role, task.get('name'), actions)
+        assert task.get('changed_when') is not False, task.get('name')
+
+
+def test_ipip_lab_walkthrough_defaults():
+    d = load('roles', 'ipip_lab', 'defaults', 'main.yml')
+    assert (d['ipip_lab_ns1'], d['ipip_lab_ns2'], d['ipip_lab_router_netns']) == ('ns1', 'ns2', 'ipip-router')
+    assert (d['ipip_lab_v1'], d['ipip_lab_v1_peer'], d['ipip_lab_v2'], d['ipip_lab_v2_peer']) == ('v1', 'v1-P', 'v2', 'v2-P')
+    assert (d['ipip_lab_v1_address'], d['ipip_lab_v1_peer_address']) == ('10.10.10.2/24', '10.10.10.1/24')
+    assert (d['ipip_lab_v2_address'], d['ipip_lab_v2_peer_address']) == ('10.10.20.2/24', '10.10.20.1/24')
+    assert (d['ipip_lab_ns1_tunnel'], d['ipip_lab_ns2_tunnel']) == ('tunl', 'tunr')
+    assert (d['ipip_lab_ns1_tunnel_address'], d['ipip_lab_ns2_tunnel_address']) == ('10.10.100.10', '10.10.200.10')
+
+
+def test_playbooks_syntax():
+    env = dict(os.environ)
+    for playbook in ('lab.yml', 'teardown.yml'):
+        result = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '--syntax-check',
+             os.path.join(REPO, 'playbooks', playbook)],
+            capture_output=True, text=True, env=env, check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
