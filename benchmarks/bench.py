@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmarks as ratios to a one-task playbook, all measured in one run.
 
 Absolute seconds on shared machines are noise; ratios taken in the same run,
@@ -94,7 +93,7 @@ def hub_and_spoke(sites: int, state: str) -> dict:
 
 
 def median_of(runs: int, func) -> tuple[float, list[float]]:
-    samples = [func() for _ in range(runs)]
+    samples = [func() for _run in range(runs)]
     return statistics.median(samples), samples
 
 
@@ -123,7 +122,7 @@ def main() -> int:
         lab, teardown = os.path.join(REPO, 'playbooks', 'lab.yml'), os.path.join(REPO, 'playbooks', 'teardown.yml')
         runner.play(teardown)
         converge, rerun, down, verify = [], [], [], []
-        for _ in range(args.runs):
+        for _run in range(args.runs):
             converge.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
             rerun.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
             verify.append(runner.play(lab))
@@ -137,7 +136,7 @@ def main() -> int:
             gone = playbook([{'linuxnet.tunnels.topology': hub_and_spoke(sites, 'absent')}], f'{workdir}/down{sites}.yml')
             runner.play(gone)
             converge, rerun, down = [], [], []
-            for _ in range(args.runs):
+            for _run in range(args.runs):
                 converge.append(runner.play(up))
                 rerun.append(runner.play(up))
                 down.append(runner.play(gone))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print a directory whose ansible_collections/linuxnet/tunnels is this checkout.
 
 Ansible and the in-process tests import the collection as

@@ -77,7 +77,7 @@ class RouteResource(Resource):
         p = self.params
         gw_family = None
         if p.get('gateway'):
-            gateway, _ = parse_ip(p['gateway'], 'gateway', with_prefix=False)
+            gateway, _prefix = parse_ip(p['gateway'], 'gateway', with_prefix=False)
             self.gateway = gateway.compressed
             gw_family = FAMILY[gateway.version]
         dest = str(p['dest']).strip()

@@ -123,7 +123,7 @@ def test_adopts_addresses_made_by_ip(link):
     for address, peer in (('10.10.10.1/24', None), ('10.10.100.10', '10.10.200.10'), ('fd00:10::1/64', None)):
         result = run_module('address', {'dev': dev, 'netns': ns, 'address': address, 'peer': peer})
         assert not result['changed'] and result['action'] == 'none', result
-        assert result['address']['address'].startswith(address.split('/')[0])
+        assert result['address']['address'].startswith(address.split('/', maxsplit=1)[0])
 
 
 def test_other_addresses_are_left_alone(link):

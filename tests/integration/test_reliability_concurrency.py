@@ -48,7 +48,7 @@ def run_at_once(module: str, params_list: list[dict], timeout: float = 300) -> l
         proc.start()
     results = []
     try:
-        for _ in procs:
+        for _proc in procs:
             _pid, result, tb = queue.get(timeout=timeout)
             assert result is not None, f'{module} raised in a concurrent run:\n{tb}'
             results.append(result)
@@ -209,7 +209,7 @@ def test_forks_over_twenty_namespace_hosts(tmp_path):
                               'plugins', 'connection', 'netns.py')
     if not os.path.exists(connection):
         pytest.skip('the linuxnet.tunnels.netns connection plugin is not there yet')
-    hosts = [unique('fh') for _ in range(20)]
+    hosts = [unique('fh') for _host in range(20)]
     host_links = set(links(None))
     try:
         for name in hosts:

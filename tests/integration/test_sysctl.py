@@ -19,7 +19,6 @@ KEYS = ('net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding', 'net.ipv4.tcp_rme
         'net.core.somaxconn')
 
 
-
 def sysctl(name: str, netns: str | None = None) -> str:
     """Out of band: sysctl(8) itself, inside the namespace."""
     cmd = ['sysctl', '-n', name]

@@ -17,7 +17,6 @@ from harness import (
 )
 
 
-
 def pair_of(ns_a: str | None, name: str, ns_b: str, peer: str) -> tuple[dict, dict]:
     """Both ends read with `ip -d -j`, asserting that they point at each other."""
     a, b = links(ns_a)[name], links(ns_b)[peer]

@@ -93,7 +93,7 @@ def garbage() -> st.SearchStrategy:
 
 def weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
     """one_of with weights (hypothesis folds repeated branches into one)."""
-    table = [strategy for weight, strategy in choices for _ in range(weight)]
+    table = [strategy for weight, strategy in choices for _copy in range(weight)]
     return st.integers(min_value=0, max_value=len(table) - 1).flatmap(lambda i: table[i])
 
 

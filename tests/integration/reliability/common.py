@@ -59,7 +59,7 @@ def namespace_state(netns: str | None) -> dict:
 
     # One `ip` process per namespace (-batch): each costs 0.1-0.2 s under User-Mode Linux.
     cmd = ['ip'] + (['-n', netns] if netns else []) + ['-d', '-j', '-batch', '-']
-    proc = subprocess.run(cmd, input='link show\naddr show\nroute show table all\n', capture_output=True, text=True)
+    proc = subprocess.run(cmd, input='link show\naddr show\nroute show table all\n', capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {'error': proc.stderr.strip()}
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
@@ -206,7 +206,7 @@ def playbook(tmp_path, playbook_path: str, extra_vars: dict | None = None, inven
                ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
                ANSIBLE_HOST_KEY_CHECKING='0', LC_ALL='C.UTF-8')
     env.pop('ANSIBLE_DISPLAY_TRACEBACK', None)
-    return subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
                           text=True, timeout=timeout)
 
 
