@@ -8,16 +8,17 @@
 #   make sanity     ansible-test sanity
 #   make lint       ansible-lint and antsibull-changelog lint
 #   make molecule   every molecule scenario
+#   make bench      benchmarks as ratios to a one-task playbook (bench-results/)
 #   make clean      remove build and test output (not the virtualenvs)
 
 SHELL := /bin/bash
 STEPS ?=
 ARGS ?=
 
-.PHONY: help lab test shell teardown setup sanity lint unit integration build molecule oldest clean
+.PHONY: help lab test shell teardown setup sanity lint unit integration build molecule oldest bench clean
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 lab:
 	scripts/lab up $(ARGS)
@@ -42,6 +43,9 @@ lint:
 
 molecule:
 	scripts/test molecule
+
+bench:
+	scripts/bench $(ARGS)
 
 clean:
 	rm -rf .build tests/output/linuxnet

@@ -26,17 +26,7 @@ fatal() { printf '%serror:%s %s\n' "$_R" "$_N" "$*" >&2; exit 1; }
 # Print a directory D such that D/ansible_collections/linuxnet/tunnels is this
 # checkout (creating it), for ANSIBLE_COLLECTIONS_PATH and PYTHONPATH.
 collection_path() {
-    if [ -f "$REPO/scripts/collection_path.py" ]; then
-        "$PY" "$REPO/scripts/collection_path.py"
-        return
-    fi
-    # Stand-in with the same contract, outside the repository.
-    local h d
-    h=$(printf '%s' "$REPO" | sha256sum | cut -c1-12)
-    d=${TMPDIR:-/tmp}/linuxnet.tunnels-$h
-    mkdir -p "$d/ansible_collections/linuxnet"
-    ln -sfn "$REPO" "$d/ansible_collections/linuxnet/tunnels"
-    printf '%s\n' "$d"
+    "$PY" "$REPO/scripts/collection_path.py"
 }
 
 # Activate the dev virtualenv for this shell.
