@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import subprocess
+import time
 import uuid
 
 from ansible.module_utils.testing import patch_module_args
@@ -104,6 +105,28 @@ def kernel_snapshot(namespaces: list[str] | None = None) -> dict:
             'routes': sorted(json.dumps(r, sort_keys=True) for r in ip_json('route', 'show', 'table', 'all', netns=ns)),
         }
     return snap
+
+
+def snapshot(*namespaces: str) -> dict:
+    """kernel_snapshot of just these namespaces: tests running beside us add and remove theirs."""
+    snap = kernel_snapshot(list(namespaces))
+    snap['netns'] = sorted(set(snap['netns']) & set(namespaces))
+    return snap
+
+
+def settled(ns: str, *devs: str) -> None:
+    """Wait until the kernel has finished bringing devs up (carrier, IPv6 link-local address).
+
+    Carrier comes through the kernel's linkwatch, up to a second later; the
+    link-local address follows it. Snapshots taken before would differ from
+    later ones by what the kernel did on its own.
+    """
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if all(any(a.get('scope') == 'link' and not a.get('tentative') for a in addresses(dev, ns)) for dev in devs):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f'{devs} in {ns} did not come up')
 
 
 def under_uml() -> bool:

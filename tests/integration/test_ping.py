@@ -2,33 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from harness import addresses, assert_failed, ip, kernel_snapshot, links, run_module
-
-
-def snapshot(*namespaces: str) -> dict:
-    """kernel_snapshot of our namespaces; other engineers' tests add and remove theirs meanwhile."""
-    snap = kernel_snapshot(list(namespaces))
-    snap['netns'] = sorted(set(snap['netns']) & set(namespaces))
-    return snap
-
-
-def settled(ns: str, *devs: str) -> None:
-    """Wait until the kernel has finished bringing devs up (carrier, IPv6 link-local address).
-
-    Carrier comes through the kernel's linkwatch, up to a second later; the
-    link-local address follows it. Snapshots taken before would differ from
-    later ones by what the kernel did on its own.
-    """
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if all(any(a.get('scope') == 'link' and not a.get('tentative') for a in addresses(dev, ns)) for dev in devs):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f'{devs} in {ns} did not come up')
+from harness import assert_failed, ip, links, run_module, settled, snapshot
 
 
 def veth(a: str, a_dev: str, b: str, b_dev: str, mtu: int | None = None) -> None:
