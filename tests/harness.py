@@ -100,7 +100,7 @@ def kernel_snapshot(namespaces: list[str] | None = None) -> dict:
     snap: dict = {'netns': list_netns()}
     for ns in namespaces if namespaces is not None else snap['netns']:
         snap[ns] = {
-            'links': sorted((l['ifname'], l.get('mtu'), tuple(l.get('flags', []))) for l in ip_json('-d', 'link', 'show', netns=ns)),
+            'links': sorted((link['ifname'], link.get('mtu'), tuple(link.get('flags', []))) for link in ip_json('-d', 'link', 'show', netns=ns)),
             'addrs': sorted(json.dumps(a, sort_keys=True) for a in ip_json('addr', 'show', netns=ns)),
             'routes': sorted(json.dumps(r, sort_keys=True) for r in ip_json('route', 'show', 'table', 'all', netns=ns)),
         }
