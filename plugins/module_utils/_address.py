@@ -18,7 +18,6 @@ import socket
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NamespaceMissing,
     NetlinkError,
     ResourceError,
     check_ifname,
@@ -154,15 +153,7 @@ class AddressResource(Resource):
 
     # ---- planning -------------------------------------------------------
 
-    def plan(self) -> Change | None:
-        try:
-            return self._plan()
-        except NamespaceMissing:
-            if self.absent_when_netns_missing():
-                return None  # no namespace, nothing in it
-            raise
-
-    def _plan(self) -> Change | None:
+    def plan_state(self) -> Change | None:
         self._parsed()
         dev = self.params['dev']
         present = self.params['state'] == 'present'

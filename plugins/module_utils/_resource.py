@@ -95,6 +95,16 @@ class Resource:
         raise NotImplementedError
 
     def plan(self) -> Change | None:
+        """plan_state(), where a namespace that vanished meanwhile counts as empty when that is safe."""
+        try:
+            return self.plan_state()
+        except NamespaceMissing:
+            if self.absent_when_netns_missing():
+                return None  # no namespace, nothing in it
+            raise
+
+    def plan_state(self) -> Change | None:
+        """The comparison itself; subclasses that need no namespace guard override plan() instead."""
         raise NotImplementedError
 
     def apply(self, change: Change) -> None:

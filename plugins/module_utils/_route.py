@@ -20,7 +20,6 @@ import socket
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY, FAMILY_NAME, parse_ip
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NamespaceMissing,
     NetlinkError,
     ResourceError,
     check_ifname,
@@ -227,15 +226,7 @@ class RouteResource(Resource):
             metric = current['metric'] if current else DEFAULT_METRIC[self.family]
         return self._public(self.gateway, p.get('dev') or (current or {}).get('dev'), metric)
 
-    def plan(self) -> Change | None:
-        try:
-            return self._plan()
-        except NamespaceMissing:
-            if self.absent_when_netns_missing():
-                return None  # no namespace, nothing in it
-            raise
-
-    def _plan(self) -> Change | None:
+    def plan_state(self) -> Change | None:
         self._parsed()
         p = self.params
         if not self.nl.readable(self.netns):
