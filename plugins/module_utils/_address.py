@@ -23,7 +23,6 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     check_ifname,
     errno_of,
     kernel_call,
-    link_addresses,
     where,
 )
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
@@ -119,7 +118,7 @@ class AddressResource(Resource):
         """
         found = []
         with kernel_call(f"could not read the addresses of '{self.params['dev']}' in {where(self.netns)}"):
-            dump = link_addresses(self.nl(self.netns), index, self.family)
+            dump = self.nl(self.netns).addresses(index, self.family)
         for msg in dump:
             if msg['family'] != self.family or msg.get('index', index) != index:
                 continue

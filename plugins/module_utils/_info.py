@@ -148,9 +148,9 @@ class Gatherer:
         ipr = self.nl(netns)
         space = Space(netns)
         with kernel_call(f'could not read the links, addresses and routes of {where(netns)}'):
-            space.links = list(ipr.link('dump'))
-            space.addrs = list(ipr.addr('dump'))
-            space.routes = list(ipr.route('dump'))
+            space.links = ipr.links()
+            space.addrs = ipr.addresses()
+            space.routes = ipr.routes()
         space.names = {msg['index']: msg.get('ifname') for msg in space.links}
         # Where a veth peer may be: named namespaces first, as the current one may have a name too.
         others = [name for name in list_netns() if name != netns] + ([None] if netns is not None else [])
@@ -367,7 +367,7 @@ class Gatherer:
             return None
         try:
             with kernel_call(f'could not read link {index} in {where(netns)}'):
-                (msg,) = self.nl(netns).link('get', index=index)
+                msg = self.nl(netns).get_link(index=index)
             return msg
         except (ResourceError, ValueError):
             return None  # gone meanwhile: reported as unknown

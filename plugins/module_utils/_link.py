@@ -35,16 +35,14 @@ IFF_UP = 0x1  # include/uapi/linux/if.h; a constant, so no pyroute2 import is ne
 NSID_NOT_ASSIGNED = 0xFFFFFFFF  # NETNSA_NSID_NOT_ASSIGNED (-1) read as unsigned
 
 
-def get_link(ipr, ifname: str):
-    """The link message for `ifname` in ipr's namespace, or None if there is none.
+def get_link(session, ifname: str):
+    """The link message for `ifname` in the session's namespace, or None if there is none.
 
-    One RTM_GETLINK by name (link_lookup would send the same request and
-    then a second one by index: each costs a full message parse). ENODEV
-    means absent. Other refusals raise NetlinkError: wrap the call in
-    kernel_call() for a readable message.
+    One RTM_GETLINK by name; ENODEV means absent. Other refusals raise
+    NetlinkError: wrap the call in kernel_call() for a readable message.
     """
     try:
-        (msg,) = ipr.link('get', ifname=ifname)
+        msg = session.get_link(ifname)
     except NetlinkError as exc:
         if exc.code == errno.ENODEV:
             return None
@@ -99,18 +97,18 @@ def netns_fd(netns: str | None) -> int:
         raise NamespaceMissing(str(netns)) from exc
 
 
-def nsid_of(ipr, netns: str | None) -> int | None:
-    """The id ipr's namespace gives `netns` (what IFLA_LINK_NETNSID reports), or None."""
+def nsid_of(session, netns: str | None) -> int | None:
+    """The id the session's namespace gives `netns` (what IFLA_LINK_NETNSID reports), or None."""
     fd = netns_fd(netns)
     try:
-        nsid = ipr.get_netnsid(fd=fd).get('nsid')
+        nsid = session.netnsid(fd)
     finally:
         os.close(fd)
     return None if nsid is None or nsid in (NSID_NOT_ASSIGNED, -1) else nsid
 
 
-def netns_of_nsid(ipr, nsid: int, candidates: list[str | None]) -> tuple[bool, str | None]:
-    """Map a link's IFLA_LINK_NETNSID (relative to ipr's namespace) to a name.
+def netns_of_nsid(session, nsid: int, candidates: list[str | None]) -> tuple[bool, str | None]:
+    """Map a link's IFLA_LINK_NETNSID (relative to the session's namespace) to a name.
 
     Tries `candidates` first (None is the namespace this process runs in),
     then every named namespace. Returns (found, name); a namespace without a
@@ -122,7 +120,7 @@ def netns_of_nsid(ipr, nsid: int, candidates: list[str | None]) -> tuple[bool, s
             continue
         seen.add(name)
         try:
-            if nsid_of(ipr, name) == nsid:
+            if nsid_of(session, name) == nsid:
                 return True, name
         except (NamespaceMissing, NetlinkError, OSError):
             continue  # vanished or unreadable: not the one

@@ -136,15 +136,12 @@ class RouteResource(Resource):
     def _candidates(self) -> list[dict]:
         """Unicast routes with exactly our destination in our table."""
         ipr = self.nl(self.netns)
-        query: dict = {'family': self.family, 'table': self.params['table'], 'dst_len': self.dst_len}
-        if self.dst is not None:
-            query['dst'] = self.dst
         with kernel_call(f'could not read the routes to {self._dest_text()} in {where(self.netns)}'):
-            dump = ipr.route('dump', **query)
+            dump = ipr.routes(self.family, self.params['table'])
             out = []
             names: dict = {}
             for msg in dump:
-                # Check the filter again: these dump filters are applied by pyroute2, not always by the kernel.
+                # The kernel filters by table only where it checks dump requests strictly (4.20+).
                 table = msg.get('RTA_TABLE') or msg['table']  # the header field cannot hold tables above 255
                 dst = msg.get('dst')
                 if (msg['family'] != self.family or msg['dst_len'] != self.dst_len or table != self.params['table']
@@ -154,8 +151,7 @@ class RouteResource(Resource):
                     continue
                 oif = msg.get('oif')
                 if oif is not None and oif not in names:
-                    link = ipr.link('get', index=oif)
-                    names[oif] = link[0].get('ifname') if link else None
+                    names[oif] = ipr.get_link(index=oif).get('ifname')
                 gateway = msg.get('gateway')
                 out.append({
                     'gateway': ipaddress.ip_address(gateway).compressed if gateway else None,

@@ -684,7 +684,7 @@ class Topology:
     def _links_in(self, netns: str) -> list[str]:
         """Links in netns other than lo and the kernel's fallback tunnel devices."""
         with kernel_call(f"could not list the links of {where(netns)}"):
-            names = [msg.get('ifname') for msg in self.nl(netns).link('dump')]
+            names = [msg.get('ifname') for msg in self.nl(netns).links()]
         return sorted(name for name in names if name != 'lo' and name not in FALLBACK_DEVICES)
 
     # ---- result ------------------------------------------------------------

@@ -511,7 +511,7 @@ class TunnelResource(Resource):
 
     def _links(self) -> list:
         with kernel_call(f'could not list the links of {where(self.netns)}'):
-            found = list(self._ipr().link('dump'))
+            found = self._ipr().links()
         self._names = {msg['index']: msg.get('ifname') for msg in found}
         return found
 
@@ -537,7 +537,7 @@ class TunnelResource(Resource):
         if index not in self._names:
             with kernel_call(f'could not read link {index} in {where(self.netns)}'):
                 try:
-                    (msg,) = self._ipr().link('get', index=index)
+                    msg = self._ipr().get_link(index=index)
                 except NetlinkError as exc:
                     if exc.code != errno.ENODEV:
                         raise
@@ -700,7 +700,7 @@ class TunnelResource(Resource):
             ipr.link('add', ifname=ifname, **netlink_spec(mode_name, parms))
         except NetlinkError as exc:
             raise self._refusal(exc, 'create', mode_name, parms) from exc
-        return ipr.link_lookup(ifname=ifname)[0]
+        return ipr.get_link(ifname)['index']
 
     def _bring_up(self, index: int, mode_name: str, parms: dict) -> None:
         with kernel_call(f'{self.label(mode_name)} was created, but could not be brought {"up" if parms["up"] else "down"}'):

@@ -132,7 +132,7 @@ class VethResource(Resource):
             return None
         try:
             with kernel_call(f'could not read the peer of {self.params["name"]} in {where(peer_ns)}'):
-                (peer,) = self.nl(peer_ns).link('get', index=index)
+                peer = self.nl(peer_ns).get_link(index=index)
         except ResourceError as exc:
             if errno_of(exc) == errno.ENODEV:
                 return None

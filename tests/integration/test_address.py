@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from harness import addresses, assert_failed, assert_rhythm, ip, kernel_snapshot, rhythm, run_module, unique
+from harness import addresses, assert_failed, assert_rhythm, ip, kernel_snapshot, rhythm, run_module, settled, unique
 
 
 needs_ipv6 = pytest.mark.skipif(not os.path.exists('/proc/sys/net/ipv6'), reason='no IPv6 in this kernel')
@@ -19,6 +19,7 @@ def link(make_netns):
     ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', netns=ns)
     ip('link', 'set', 'va', 'up', netns=ns)
     ip('link', 'set', 'vb', 'up', netns=ns)
+    settled(ns, 'va', 'vb')  # carrier and link-local addresses come later: snapshots taken before would differ
     return ns, 'va'
 
 
