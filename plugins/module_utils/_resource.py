@@ -146,7 +146,9 @@ def converge(resource: Resource, check_mode: bool) -> Change | None:
 
     A create that meets EEXIST lost a race with a concurrent run between our
     read and our write: when what is there now is what we want, that is
-    success with nothing done by us.
+    success with nothing done by us; when it only differs in what can be
+    changed in place (the other run has made it but not yet brought it
+    up, say), that update is ours to make.
     """
     change = resource.plan()
     if change is None or check_mode:
@@ -154,7 +156,13 @@ def converge(resource: Resource, check_mode: bool) -> Change | None:
     try:
         resource.apply(change)
     except ResourceError as exc:
-        if change.action != CREATE or errno_of(exc) != errno.EEXIST or resource.plan() is not None:
+        if change.action != CREATE or errno_of(exc) != errno.EEXIST:
             raise
-        return None
+        again = resource.plan()
+        if again is None:
+            return None
+        if again.action != UPDATE:
+            raise
+        resource.apply(again)
+        return again
     return change

@@ -369,6 +369,8 @@ def test_tunnel_attributes_and_round_trip(make_netns):
     ip('link', 'add', 'tsit', 'mtu', '1400', 'type', 'sit', 'local', '192.0.2.1', 'remote', '192.0.2.4', 'tos', '0x10', netns=a)
     ip('link', 'set', 'dev', 'tip', 'up', netns=a)
     ip('addr', 'add', '10.10.100.10', 'peer', '10.10.200.10', 'dev', 'tip', netns=a)
+    settled(a, 'ua')  # carrier arrives later: a snapshot taken before it would differ
+    settled(b, 'ub')
     result = read(namespaces=[a, b])
     mine = by_name(result['namespaces'][a]['links'])
     assert mine['tip']['tunnel']['mode'] == 'ipip' and mine['tip']['tunnel']['remote'] == '192.0.2.2'
