@@ -4,7 +4,8 @@ Absolute seconds on shared machines are noise; ratios taken in the same run,
 in the same kernel, are not. Measured (median of --runs):
 
 - floor: ansible-playbook with one task (ansible.builtin.ping: one module
-  process, the least any real task costs);
+  process, the least any real task costs), one sample beside each round of
+  every case below (the median of them all);
 - lab: playbooks/lab.yml converge from nothing, re-run with nothing to do,
   and playbooks/teardown.yml (ipip_lab_verify off: the pings are measured
   apart, as `lab verify`);
@@ -92,11 +93,6 @@ def hub_and_spoke(sites: int, state: str) -> dict:
     return topo
 
 
-def median_of(runs: int, func) -> tuple[float, list[float]]:
-    samples = [func() for _run in range(runs)]
-    return statistics.median(samples), samples
-
-
 def slope(points: list[tuple[int, float]]) -> float:
     """Least-squares slope: seconds per site."""
     xs, ys = [p[0] for p in points], [p[1] for p in points]
@@ -116,13 +112,18 @@ def main() -> int:
     runner = Runner()
     rows: list[dict] = []
     try:
-        floor, samples = median_of(args.runs, lambda: runner.play(playbook([{'ansible.builtin.ping': {}}], f'{workdir}/floor.yml')))
-        rows.append({'case': 'floor (one-task playbook)', 'seconds': floor, 'samples': samples})
+        # The floor is sampled throughout, beside every round of every case, so
+        # that a machine that speeds up or slows down during the run moves the
+        # floor with the cases.
+        floor_playbook = playbook([{'ansible.builtin.ping': {}}], f'{workdir}/floor.yml')
+        floors: list[float] = []
+        rows.append({'case': 'floor (one-task playbook)', 'samples': floors})
 
         lab, teardown = os.path.join(REPO, 'playbooks', 'lab.yml'), os.path.join(REPO, 'playbooks', 'teardown.yml')
         runner.play(teardown)
         converge, rerun, down, verify = [], [], [], []
         for _run in range(args.runs):
+            floors.append(runner.play(floor_playbook))
             converge.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
             rerun.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
             verify.append(runner.play(lab))
@@ -137,6 +138,7 @@ def main() -> int:
             runner.play(gone)
             converge, rerun, down = [], [], []
             for _run in range(args.runs):
+                floors.append(runner.play(floor_playbook))
                 converge.append(runner.play(up))
                 rerun.append(runner.play(up))
                 down.append(runner.play(gone))
@@ -146,6 +148,7 @@ def main() -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    floor = rows[0]['seconds'] = statistics.median(floors)
     for row in rows:
         row['ratio'] = row['seconds'] / floor
     marginal_ms = slope(points) * 1000 if len(points) > 1 else None
