@@ -207,11 +207,14 @@ class AddressResource(Resource):
         wanted_key = (self.prefixlen, self.peer.compressed if self.peer else None)
         try:
             # Delete first: IPv6 refuses a second address with the same local one.
-            for found in self._same_local(index):
+            current = self._same_local(index)
+            for found in current:
                 if (found['prefixlen'], found['peer']) != wanted_key:
                     self._delete(index, found)
                     removed.append(found)
-            if not any((f['prefixlen'], f['peer']) == wanted_key for f in self._same_local(index)):
+            if removed:
+                current = self._same_local(index)
+            if not any((f['prefixlen'], f['peer']) == wanted_key for f in current):
                 self._add(index)
         except ResourceError:
             for found in removed:
@@ -231,7 +234,7 @@ class AddressResource(Resource):
             request['flags'] = IFA_F_NODAD
         try:
             with kernel_call(f"could not add address {self._describe(self._wanted_found())} to '{self.params['dev']}' in {where(self.netns)}"):
-                self.nl(self.netns).addr('add', **request)
+                self.nl(self.netns).change_address('add', **request)
         except ResourceError as exc:
             if self.family == socket.AF_INET6 and errno_of(exc) == errno.EOPNOTSUPP:
                 raise ResourceError(f'{exc}; is IPv6 available in this kernel (the ipv6 module loaded, not disabled)?') from exc
@@ -249,7 +252,7 @@ class AddressResource(Resource):
             request['address'] = found['raw_address']
         try:
             with kernel_call(f"could not delete address {self._describe(found)} from '{self.params['dev']}' in {where(self.netns)}"):
-                self.nl(self.netns).addr('del', **request)
+                self.nl(self.netns).change_address('del', **request)
         except ResourceError as exc:
             if errno_of(exc) != errno.EADDRNOTAVAIL:  # gone already
                 raise
@@ -263,7 +266,7 @@ class AddressResource(Resource):
         if self.family == socket.AF_INET6:
             request['flags'] = IFA_F_NODAD
         try:
-            self.nl(self.netns).addr('add', **request)
+            self.nl(self.netns).change_address('add', **request)
         except (NetlinkError, OSError):
             pass  # best effort: the original error is what the user needs
 

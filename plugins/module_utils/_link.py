@@ -15,6 +15,7 @@ import errno
 import os
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
+    IFF_UP,
     NETNS_RUN_DIR,
     NamespaceMissing,
     NetlinkError,
@@ -31,7 +32,6 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
     changed_attributes,
 )
 
-IFF_UP = 0x1  # include/uapi/linux/if.h; a constant, so no pyroute2 import is needed
 NSID_NOT_ASSIGNED = 0xFFFFFFFF  # NETNSA_NSID_NOT_ASSIGNED (-1) read as unsigned
 
 
@@ -68,8 +68,8 @@ def link_state(msg) -> dict:
     }
 
 
-def set_link(ipr, index: int, up: bool | None = None, mtu: int | None = None) -> None:
-    """Set the admin state and/or MTU of link `index` in ipr's namespace.
+def set_link(session, index: int, up: bool | None = None, mtu: int | None = None) -> None:
+    """Set the admin state and/or MTU of link `index` in the session's namespace.
 
     None leaves that attribute alone; nothing is sent when both are None.
     The MTU is set before bringing a link up and after bringing it down, so
@@ -78,11 +78,11 @@ def set_link(ipr, index: int, up: bool | None = None, mtu: int | None = None) ->
     extack text when the MTU is outside the device's range.
     """
     if mtu is not None and up is not False:
-        ipr.link('set', index=index, mtu=mtu)
+        session.change_link(index, mtu=mtu)
     if up is not None:
-        ipr.link('set', index=index, state='up' if up else 'down')
+        session.change_link(index, up=up)
     if mtu is not None and up is False:
-        ipr.link('set', index=index, mtu=mtu)
+        session.change_link(index, mtu=mtu)
 
 
 def netns_fd(netns: str | None) -> int:
