@@ -68,6 +68,8 @@ class AddressResource(Resource):
         self.peer = None
         self.prefixlen = 0
         self.family = 0
+        # (link index, addresses with our local one) as the last plan read them.
+        self._seen: tuple | None = None
 
     def identity(self) -> str:
         return f"{self.params['address']} dev {self.params['dev']}"
@@ -156,6 +158,7 @@ class AddressResource(Resource):
         self._parsed()
         dev = self.params['dev']
         present = self.params['state'] == 'present'
+        self._seen = None
         if not self.nl.readable(self.netns):
             return Change(self.kind, self.name, CREATE, None, self._wanted()) if present else None
         index = self._link_index()
@@ -164,6 +167,7 @@ class AddressResource(Resource):
                 raise ResourceError(f"dev: link '{dev}' does not exist in {where(self.netns)}")
             return None  # no link, no address on it
         found = self._same_local(index)
+        self._seen = (index, found)
         wanted = self._wanted()
         if not present:
             if not found:
@@ -200,14 +204,17 @@ class AddressResource(Resource):
         if change.action == DELETE:
             self.remove()
             return
-        index = self._link_index()
+        # The plan has just read the link and its addresses (converge() plans
+        # right before it applies), unless the namespace did not exist yet.
+        index, current = self._seen or (self._link_index(), None)
         if index is None:
             raise ResourceError(f"dev: link '{self.params['dev']}' does not exist in {where(self.netns)}")
         removed = []
         wanted_key = (self.prefixlen, self.peer.compressed if self.peer else None)
         try:
             # Delete first: IPv6 refuses a second address with the same local one.
-            current = self._same_local(index)
+            if current is None:
+                current = self._same_local(index)
             for found in current:
                 if (found['prefixlen'], found['peer']) != wanted_key:
                     self._delete(index, found)
