@@ -145,12 +145,12 @@ class Gatherer:
                     self.nl.release(netns)
 
     def _dump(self, netns: str | None) -> Space:
-        ipr = self.nl(netns)
+        session = self.nl(netns)
         space = Space(netns)
         with kernel_call(f'could not read the links, addresses and routes of {where(netns)}'):
-            space.links = ipr.links()
-            space.addrs = ipr.addresses()
-            space.routes = ipr.routes()
+            space.links = session.links()
+            space.addrs = session.addresses()
+            space.routes = session.routes()
         space.names = {msg['index']: msg.get('ifname') for msg in space.links}
         # Where a veth peer may be: named namespaces first, as the current one may have a name too.
         others = [name for name in list_netns() if name != netns] + ([None] if netns is not None else [])
@@ -162,7 +162,7 @@ class Gatherer:
             if nsid not in mapped:
                 # The nsid is relative to this namespace: map it while its socket is open.
                 with kernel_call(f"could not map the namespace id of the peer of '{msg.get('ifname')}' in {where(netns)}"):
-                    mapped[nsid] = netns_of_nsid(ipr, nsid, others)
+                    mapped[nsid] = netns_of_nsid(session, nsid, others)
             space.peer_netns[msg['index']] = mapped[nsid]
         space.sysctls = self._sysctls(netns)
         return space

@@ -198,18 +198,18 @@ class LinkResource(Resource):
         name = self.params['name']
         up = target['up'] if 'up' in attributes else None
         mtu = target['mtu'] if 'mtu' in attributes else None
-        ipr = self.nl(self.netns)
+        session = self.nl(self.netns)
         msg = self._msg()  # again: the plan may predate the namespace (topology)
         if msg is None:
             raise ResourceError(f"name: link '{name}' does not exist in {where(self.netns)}")
         try:
             with kernel_call(f"could not set link '{name}' in {where(self.netns)}"):
-                set_link(ipr, msg['index'], up=up, mtu=mtu)
+                set_link(session, msg['index'], up=up, mtu=mtu)
         except ResourceError:
             if restore is not None:
                 # Put back whatever part of the change went through.
                 try:
-                    set_link(ipr, msg['index'], up=restore['up'] if up is not None else None,
+                    set_link(session, msg['index'], up=restore['up'] if up is not None else None,
                              mtu=restore['mtu'] if mtu is not None else None)
                 except (NetlinkError, OSError):
                     pass

@@ -135,9 +135,9 @@ class RouteResource(Resource):
 
     def _candidates(self) -> list[dict]:
         """Unicast routes with exactly our destination in our table."""
-        ipr = self.nl(self.netns)
+        session = self.nl(self.netns)
         with kernel_call(f'could not read the routes to {self._dest_text()} in {where(self.netns)}'):
-            dump = ipr.routes(self.family, self.params['table'])
+            dump = session.routes(self.family, self.params['table'])
             out = []
             names: dict = {}
             for msg in dump:
@@ -151,7 +151,7 @@ class RouteResource(Resource):
                     continue
                 oif = msg.get('oif')
                 if oif is not None and oif not in names:
-                    names[oif] = ipr.get_link(index=oif).get('ifname')
+                    names[oif] = session.get_link(index=oif).get('ifname')
                 gateway = msg.get('gateway')
                 out.append({
                     'gateway': ipaddress.ip_address(gateway).compressed if gateway else None,

@@ -506,19 +506,19 @@ class TunnelResource(Resource):
     def validate(self) -> None:
         validate_params(self.params)
 
-    def _ipr(self):
+    def _session(self):
         return self.nl(self.netns)
 
     def _links(self) -> list:
         with kernel_call(f'could not list the links of {where(self.netns)}'):
-            found = self._ipr().links()
+            found = self._session().links()
         self._names = {msg['index']: msg.get('ifname') for msg in found}
         return found
 
     def _read_tunnel(self):
         """(mode, parms, ifindex) of the tunnel, or None; refuses a non-tunnel link of that name."""
         with kernel_call(f"could not read link '{self.ifname}' in {where(self.netns)}"):
-            msg = get_link(self._ipr(), self.ifname)
+            msg = get_link(self._session(), self.ifname)
         if msg is None:
             return None
         mode_name, parms = parms_from_msg(msg)
@@ -537,7 +537,7 @@ class TunnelResource(Resource):
         if index not in self._names:
             with kernel_call(f'could not read link {index} in {where(self.netns)}'):
                 try:
-                    msg = self._ipr().get_link(index=index)
+                    msg = self._session().get_link(index=index)
                 except NetlinkError as exc:
                     if exc.code != errno.ENODEV:
                         raise
@@ -616,7 +616,7 @@ class TunnelResource(Resource):
         if dev == self.ifname:
             raise ResourceError(f"dev: a tunnel cannot run over itself ('{dev}')")
         with kernel_call(f"could not look up dev '{dev}' in {where(self.netns)}"):
-            msg = get_link(self._ipr(), dev)
+            msg = get_link(self._session(), dev)
         if msg is None:
             raise ResourceError(f"dev: there is no link named '{dev}' in {where(self.netns)} (the underlay must be in the tunnel's namespace)")
         return msg['index']
@@ -695,16 +695,16 @@ class TunnelResource(Resource):
 
     def _add(self, mode_name: str, parms: dict, ifname: str) -> int:
         """Create the tunnel (down); returns its ifindex."""
-        ipr = self._ipr()
+        session = self._session()
         try:
-            ipr.link('add', ifname=ifname, **netlink_spec(mode_name, parms))
+            session.link('add', ifname=ifname, **netlink_spec(mode_name, parms))
         except NetlinkError as exc:
             raise self._refusal(exc, 'create', mode_name, parms) from exc
-        return ipr.get_link(ifname)['index']
+        return session.get_link(ifname)['index']
 
     def _bring_up(self, index: int, mode_name: str, parms: dict) -> None:
         with kernel_call(f'{self.label(mode_name)} was created, but could not be brought {"up" if parms["up"] else "down"}'):
-            set_link(self._ipr(), index, up=parms['up'])
+            set_link(self._session(), index, up=parms['up'])
 
     def _create(self, mode_name: str, parms: dict) -> None:
         index = self._add(mode_name, parms, self.ifname)
@@ -715,14 +715,14 @@ class TunnelResource(Resource):
             raise
 
     def _update(self, change: Change, after: dict) -> None:
-        ipr = self._ipr()
+        session = self._session()
         index = self._current[2]
         tunnel_keys = [key for key in change.attributes if key not in ('mtu', 'up')]
         if tunnel_keys:
             # The complete set, mtu included: the kernel resets what is left out
             # and recomputes the MTU when the underlay changes.
             try:
-                ipr.link('set', index=index, **netlink_spec(self.mode_name, after))
+                session.link('set', index=index, **netlink_spec(self.mode_name, after))
             except NetlinkError as exc:
                 raise self._refusal(exc, 'change', self.mode_name, after) from exc
             mtu = None
@@ -730,7 +730,7 @@ class TunnelResource(Resource):
             mtu = after['mtu'] if 'mtu' in change.attributes else None
         up = after['up'] if 'up' in change.attributes else None
         with kernel_call(f'could not set {", ".join(a for a in ("mtu", "up") if a in change.attributes)} of {self.label()}'):
-            set_link(ipr, index, up=up, mtu=mtu)
+            set_link(session, index, up=up, mtu=mtu)
 
     def _replace(self, after: dict) -> None:
         old_mode, old_index = self._current[0], self._current[2]
@@ -759,7 +759,7 @@ class TunnelResource(Resource):
         try:
             # Renaming needs the link down: it still is.
             with kernel_call(f"could not rename the new {self.mode_name} tunnel from '{temporary}' to '{self.ifname}'"):
-                self._ipr().link('set', index=index, ifname=self.ifname)
+                self._session().link('set', index=index, ifname=self.ifname)
             self._bring_up(index, self.mode_name, after)
         except ResourceError as exc:
             self._delete_quietly(index)
@@ -777,7 +777,7 @@ class TunnelResource(Resource):
     def _delete(self, index: int) -> None:
         with kernel_call(f'could not delete {self.label(self._current[0])}'):
             try:
-                self._ipr().link('del', index=index)
+                self._session().link('del', index=index)
             except NetlinkError as exc:
                 if exc.code != errno.ENODEV:
                     raise
@@ -812,7 +812,7 @@ class TunnelResource(Resource):
     def remove(self) -> None:
         with kernel_call(f'could not delete {self.label()}'):
             try:
-                self._ipr().link('del', ifname=self.ifname)
+                self._session().link('del', ifname=self.ifname)
             except NetlinkError as exc:
                 if exc.code != errno.ENODEV:
                     raise
@@ -826,6 +826,6 @@ class TunnelResource(Resource):
             if index is None:
                 self.remove()
             else:
-                self._ipr().link('del', index=index)
+                self._session().link('del', index=index)
         except (ResourceError, NetlinkError):
             pass

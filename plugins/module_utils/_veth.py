@@ -94,9 +94,9 @@ class VethResource(Resource):
         when the link is exactly the wanted pair.
         """
         p = self.params
-        ipr = self.nl(self.netns)
+        session = self.nl(self.netns)
         with kernel_call(f"could not read link '{p['name']}' in {where(self.netns)}"):
-            msg = get_link(ipr, p['name'])
+            msg = get_link(session, p['name'])
         if msg is None:
             return None, None, ''
         local = self._end(msg, self.netns)
@@ -111,7 +111,7 @@ class VethResource(Resource):
         else:
             # Ask about the wanted namespace first: usually it is the one.
             with kernel_call(f"could not map the namespace id of the peer of '{p['name']}'"):
-                found, peer_ns = netns_of_nsid(ipr, nsid, [self.peer_netns, None])
+                found, peer_ns = netns_of_nsid(session, nsid, [self.peer_netns, None])
         if not found:
             local['peer'] = {'name': None, 'netns': None, 'index': peer_index, 'mtu': None, 'up': None}
             return msg, local, f"the peer of '{p['name']}' is in a namespace without a name (namespace id {nsid})"
@@ -158,11 +158,11 @@ class VethResource(Resource):
         if not self.nl.readable(self.peer_netns):
             return
         try:
-            ipr = self.nl(self.peer_netns)
+            session = self.nl(self.peer_netns)
         except NamespaceMissing as exc:
             raise ResourceError(f'peer_netns: {exc}') from exc
         with kernel_call(f"could not read link '{p['peer']}' in {where(self.peer_netns)}"):
-            other = get_link(ipr, p['peer'])
+            other = get_link(session, p['peer'])
         if other is None:
             return
         old_peer = (current or {}).get('peer') or {}
@@ -241,7 +241,7 @@ class VethResource(Resource):
 
     def _create(self) -> None:
         p = self.params
-        ipr = self.nl(self.netns)
+        session = self.nl(self.netns)
         peer: dict = {'ifname': p['peer']}
         local: dict = {'ifname': p['name'], 'kind': 'veth', 'peer': peer}
         if p.get('mtu') is not None:
@@ -258,7 +258,7 @@ class VethResource(Resource):
         try:
             # One request: the kernel makes both ends or neither (EEXIST leaves nothing behind).
             with kernel_call(f"could not create veth '{p['name']}' in {where(self.netns)} with peer '{p['peer']}' in {where(self.peer_netns)}"):
-                ipr.link('add', **local)
+                session.link('add', **local)
         finally:
             if fd is not None:
                 os.close(fd)
@@ -266,11 +266,11 @@ class VethResource(Resource):
             # Admin flags cannot travel in the peer part of the create request.
             try:
                 with kernel_call(f"could not bring up veth peer '{p['peer']}' in {where(self.peer_netns)}"):
-                    peer_ipr = self.nl(self.peer_netns)
-                    peer_msg = get_link(peer_ipr, p['peer'])
+                    peer_session = self.nl(self.peer_netns)
+                    peer_msg = get_link(peer_session, p['peer'])
                     if peer_msg is None:
                         raise ResourceError(f"veth peer '{p['peer']}' vanished from {where(self.peer_netns)} right after it was created")
-                    set_link(peer_ipr, peer_msg['index'], up=True)
+                    set_link(peer_session, peer_msg['index'], up=True)
             except ResourceError:
                 self._remove_quietly()
                 raise
@@ -284,11 +284,11 @@ class VethResource(Resource):
             if mtu is None and up is None:
                 continue
             with kernel_call(f"could not set veth end '{end}' in {where(netns)}"):
-                ipr = self.nl(netns)
-                msg = get_link(ipr, end)
+                session = self.nl(netns)
+                msg = get_link(session, end)
                 if msg is None:
                     raise ResourceError(f"veth end '{end}' disappeared from {where(netns)}")
-                set_link(ipr, msg['index'], up=up, mtu=mtu)
+                set_link(session, msg['index'], up=up, mtu=mtu)
 
     def remove(self) -> None:
         """Delete the pair (deleting one end deletes both); gone already is fine."""
