@@ -56,8 +56,8 @@ requirements:
     C(become) then works inside the namespace as usual, but cannot provide the right to enter it.
 notes:
   - The remote user is ignored, as with the C(local) connection; tasks run as the user running Ansible.
-  - Like the C(local) connection, modules run with the controller's Python unless C(ansible_python_interpreter) says otherwise;
-    setting it (for example to C({{ ansible_playbook_python }})) avoids interpreter discovery in every namespace.
+  - Modules run with the controller's Python (the one running C(ansible-playbook), C(ansible_playbook_python)),
+    without interpreter discovery, unless C(ansible_python_interpreter) is set for the host.
   - The M(ansible.builtin.reboot) module refuses to run through this connection, as through C(local), because it would reboot the controller.
 seealso:
   - module: linuxnet.tunnels.netns
@@ -69,7 +69,6 @@ EXAMPLES = r'''
 # all:
 #   vars:
 #     ansible_connection: linuxnet.tunnels.netns
-#     ansible_python_interpreter: "{{ ansible_playbook_python }}"
 #   hosts:
 #     site-a: {}                      # runs in namespace site-a
 #     site-b:
@@ -88,6 +87,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 
 import ansible.constants as C
 from ansible.errors import AnsibleConnectionFailure
@@ -95,11 +95,8 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.connection.local import Connection as LocalConnection
 from ansible.utils.display import Display
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NETNS_RUN_DIR,
-    ResourceError,
-    check_netns_name,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import NETNS_RUN_DIR, check_netns_name
 
 display = Display()
 
@@ -132,6 +129,16 @@ class Connection(LocalConnection):
         except ResourceError as exc:
             raise AnsibleConnectionFailure(f'netns connection: {exc}') from None
         return name
+
+    def update_vars(self, variables: dict) -> None:
+        """Modules run with the controller's Python, unless the host sets ansible_python_interpreter.
+
+        The namespace is the controller's own filesystem: interpreter discovery
+        could only find a worse Python there (one without pyroute2, or a pyenv
+        shim that exits 127), and would run once per namespace.
+        """
+        super().update_vars(variables)
+        variables.setdefault('ansible_python_interpreter', sys.executable)
 
     def _netns_path(self) -> str:
         name = self.netns_name

@@ -17,14 +17,9 @@ import ipaddress
 import socket
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NetlinkError,
-    ResourceError,
-    check_ifname,
-    errno_of,
-    kernel_call,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_ifname
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
     DELETE,
@@ -34,6 +29,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
 )
 
 IFA_F_NODAD = 0x02  # include/uapi/linux/if_addr.h
+IFA_F_PERMANENT = 0x80
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 FAMILY_NAME = {socket.AF_INET: 'ipv4', socket.AF_INET6: 'ipv6'}
 
@@ -49,6 +45,35 @@ def parse_ip(value: str, option: str, with_prefix: bool = True) -> tuple[ipaddre
         raise ResourceError(f"{option}: '{value}' is not a valid IPv4 or IPv6 address"
                             f"{' (with an optional /prefix)' if with_prefix else ''}: {exc}") from exc
     return iface.ip, (iface.network.prefixlen if '/' in text else None)
+
+
+def address_from_msg(msg) -> dict | None:
+    """An RTM_NEWADDR message as a dict; None for families other than IPv4 and IPv6.
+
+    local is the address on the link and peer the other end of a
+    point-to-point address (IFA_ADDRESS when it differs from IFA_LOCAL);
+    raw_local and raw_address are the attributes as sent, which a delete
+    request must repeat.
+    """
+    family = msg['family']
+    raw_local = msg.get('local') or msg.get('address')
+    if family not in FAMILY_NAME or raw_local is None:
+        return None
+    raw_address = msg.get('address')
+    flags = msg.get('IFA_FLAGS')
+    flags = msg.get('flags', 0) if flags is None else flags
+    local = ipaddress.ip_address(raw_local).compressed
+    return {
+        'index': msg['index'],
+        'local': local,
+        'prefixlen': msg['prefixlen'],
+        'peer': ipaddress.ip_address(raw_address).compressed if raw_address and raw_address != raw_local else None,
+        'family': FAMILY_NAME[family],
+        'scope': msg['scope'],
+        'permanent': bool(flags & IFA_F_PERMANENT),
+        'raw_local': msg.get('local'),
+        'raw_address': raw_address,
+    }
 
 
 class AddressResource(Resource):
@@ -132,18 +157,10 @@ class AddressResource(Resource):
         with kernel_call(f"could not read the addresses of '{self.params['dev']}' in {where(self.netns)}"):
             dump = self.nl(self.netns).addresses(index, self.family)
         for msg in dump:
-            if msg['family'] != self.family or msg.get('index', index) != index:
-                continue
-            raw_local = msg.get('local') or msg.get('address')
-            raw_address = msg.get('address')
-            if raw_local is None:
-                continue
-            local = ipaddress.ip_address(raw_local).compressed
-            if local != self.local.compressed:
-                continue
-            peer = ipaddress.ip_address(raw_address).compressed if raw_address and raw_address != raw_local else None
-            found.append({'local': local, 'prefixlen': msg['prefixlen'], 'peer': peer,
-                          'raw_local': msg.get('local'), 'raw_address': raw_address})
+            found_address = address_from_msg(msg)
+            if (found_address is not None and msg['family'] == self.family and found_address['index'] == index
+                    and found_address['local'] == self.local.compressed):
+                found.append(found_address)
         return found
 
     def _parsed(self) -> None:

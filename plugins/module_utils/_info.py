@@ -5,9 +5,11 @@
 
 """Namespace-wide reading for net_info: what is there, and as topology input.
 
-Only the gathering lives here. Link, veth-peer and tunnel attributes are
-read with the link and tunnel code (_link.link_state, _link.netns_of_nsid,
-_tunnel.parms_from_msg/view), sysctls with SysctlResource.read(), so that
+Only the gathering lives here. Every kernel message is parsed by the code of
+its kind, the same functions the resources compare with: links with
+_link.link_state and _link.netns_of_nsid, tunnels with
+_tunnel_params.parms_from_msg and view, addresses with _address.address_from_msg,
+routes with _route.route_from_msg, sysctls with SysctlResource.read(). So
 what net_info reports is exactly what the resource modules compare against.
 Every socket is opened with flags=0 (Netlink): reading never creates a
 namespace.
@@ -17,28 +19,19 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 from dataclasses import dataclass, field
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY_NAME
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import address_from_msg
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import link_state, netns_of_nsid
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    FALLBACK_DEVICES,
-    NETNS_RUN_DIR,
-    NamespaceMissing,
-    Netlink,
-    ResourceError,
-    check_netns_name,
-    kernel_call,
-    list_netns,
-    netns_exists,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, kernel_call, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, NETNS_RUN_DIR, check_netns_name, list_netns, netns_exists
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import Netlink
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import RT_TABLE_LOCAL, RTN_UNICAST, route_from_msg
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._sysctl import SysctlResource
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import parms_from_msg, view
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel_params import parms_from_msg, view
 
 ARGUMENT_SPEC = {
-    'netns': {'type': 'str'},
+    'netns': {'type': 'raw'},  # a name, or a list of names as people write them (then as namespaces)
     'namespaces': {'type': 'list', 'elements': 'str'},
     'include_current': {'type': 'bool', 'default': False},
     'kernel_routes': {'type': 'bool', 'default': False},
@@ -46,15 +39,8 @@ ARGUMENT_SPEC = {
 MODULE_KWARGS = {'mutually_exclusive': [('netns', 'namespaces')]}
 
 FORWARDING_SYSCTLS = ('net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding')
-IFA_F_PERMANENT = 0x80  # include/uapi/linux/if_addr.h
-RTN_UNICAST = 1
-RT_TABLE_LOCAL = 255
-RT_TABLE_MAIN = 254
-# rtnetlink protocols (include/uapi/linux/rtnetlink.h): routes the kernel
-# made itself or learned from the network; a topology does not declare them.
-RTPROT_KERNEL = 2
-LEARNED_PROTOS = {1: 'redirect', RTPROT_KERNEL: 'kernel', 9: 'ra'}
-PROTO_NAMES = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 9: 'ra', 16: 'dhcp'}
+# Routes the kernel made itself or learned from the network: a topology does not declare them.
+LEARNED_PROTOS = ('redirect', 'kernel', 'ra')
 LOOPBACK_ADDRESSES = frozenset(('127.0.0.1/8', '::1/128'))
 LINK_LOCAL = ipaddress.ip_network('fe80::/10')
 TOPOLOGY_KEYS = ('namespaces', 'veths', 'links', 'addresses', 'routes', 'sysctls', 'tunnels')
@@ -229,52 +215,30 @@ class Gatherer:
             out['tunnel'] = tunnel
         return out
 
-    def address_info(self, space: Space, msg) -> dict | None:
-        family = msg['family']
-        if family not in FAMILY_NAME:
+    @staticmethod
+    def address_info(space: Space, msg) -> dict | None:
+        found = address_from_msg(msg)
+        if found is None:
             return None
-        raw_local = msg.get('local') or msg.get('address')
-        raw_address = msg.get('address')
-        if raw_local is None:
-            return None
-        local = ipaddress.ip_address(raw_local).compressed
-        peer = ipaddress.ip_address(raw_address).compressed if raw_address and raw_address != raw_local else None
-        flags = msg.get('IFA_FLAGS')
-        flags = msg.get('flags', 0) if flags is None else flags
         return {
-            'dev': space.names.get(msg['index']),
-            'address': f"{local}/{msg['prefixlen']}",
-            'local': local,
-            'prefixlen': msg['prefixlen'],
-            'peer': peer,
-            'family': FAMILY_NAME[family],
-            'scope': msg['scope'],
-            'permanent': bool(flags & IFA_F_PERMANENT),
+            'dev': space.names.get(found['index']),
+            'address': f"{found['local']}/{found['prefixlen']}",
+            **{key: found[key] for key in ('local', 'prefixlen', 'peer', 'family', 'scope', 'permanent')},
         }
 
     def route_info(self, space: Space, msg) -> dict | None:
-        table = msg.get('RTA_TABLE') or msg['table']  # the header field cannot hold tables above 255
-        if msg['family'] not in FAMILY_NAME or msg['type'] != RTN_UNICAST or table == RT_TABLE_LOCAL:
+        found = route_from_msg(msg)
+        if found is None or found['type'] != RTN_UNICAST or found['table'] == RT_TABLE_LOCAL:
             return None
-        if msg['proto'] == RTPROT_KERNEL and not self.kernel_routes:
+        if found['proto'] == 'kernel' and not self.kernel_routes:
             return None
-        dst = msg.get('dst')
-        if msg['dst_len'] == 0:
-            dest = '0.0.0.0/0' if msg['family'] == socket.AF_INET else '::/0'
-        else:
-            dest = f"{ipaddress.ip_address(dst).compressed}/{msg['dst_len']}"
-        gateway = msg.get('gateway')
-        oif = msg.get('oif')
+        oif = found['oif']
         return {
-            'dest': dest,
-            'family': FAMILY_NAME[msg['family']],
-            'gateway': ipaddress.ip_address(gateway).compressed if gateway else None,
+            'dest': found['dest'],
+            'family': found['family'],
+            'gateway': found['gateway'],
             'dev': space.names.get(oif) if oif is not None else None,
-            'metric': msg.get('priority') or 0,
-            'table': table,
-            'proto': PROTO_NAMES.get(msg['proto'], str(msg['proto'])),
-            'scope': msg['scope'],
-            'multipath': msg.get('multipath') is not None,
+            **{key: found[key] for key in ('metric', 'table', 'proto', 'scope', 'multipath')},
         }
 
     def namespace_info(self, space: Space) -> dict:
@@ -403,7 +367,7 @@ class Gatherer:
         return _compact(item)
 
     def declared_route(self, netns: str | None, route: dict) -> bool:
-        if route['proto'] in LEARNED_PROTOS.values():
+        if route['proto'] in LEARNED_PROTOS:
             return False
         if route['family'] == 'ipv6' and ipaddress.ip_network(route['dest']).subnet_of(LINK_LOCAL):
             return False
@@ -418,9 +382,14 @@ class Gatherer:
 
 def gather(nl: Netlink, params: dict) -> dict:
     """The module's result: per-namespace facts, and the same state as topology input."""
-    explicit = params.get('netns') is not None or params.get('namespaces') is not None
+    netns, namespaces = params.get('netns'), params.get('namespaces')
+    if isinstance(netns, list):
+        netns, namespaces = None, [str(name) for name in netns]
+    elif netns is not None:
+        netns = str(netns)
+    explicit = netns is not None or namespaces is not None
     gatherer = Gatherer(nl, kernel_routes=params.get('kernel_routes', False))
-    names, include_current = Gatherer.select(params.get('netns'), params.get('namespaces'), params.get('include_current', False))
+    names, include_current = Gatherer.select(netns, namespaces, params.get('include_current', False))
     gatherer.read(names, include_current, explicit)
     infos = {netns: gatherer.namespace_info(space) for netns, space in gatherer.spaces.items()}
     result = {

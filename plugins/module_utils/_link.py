@@ -14,17 +14,9 @@ from __future__ import annotations
 import errno
 import os
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    IFF_UP,
-    NETNS_RUN_DIR,
-    NamespaceMissing,
-    NetlinkError,
-    ResourceError,
-    check_ifname,
-    kernel_call,
-    list_netns,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, kernel_call, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import NETNS_RUN_DIR, check_ifname, list_netns
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import IFF_UP, NetlinkError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     UPDATE,
     Change,

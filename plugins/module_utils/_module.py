@@ -11,12 +11,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    HAS_PYROUTE2,
-    PYROUTE2_IMPORT_ERROR,
-    Netlink,
-    ResourceError,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import HAS_PYROUTE2, Netlink, PYROUTE2_IMPORT_ERROR
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import converge
 
 # The option every in-namespace resource shares (doc fragment linuxnet.tunnels.common).

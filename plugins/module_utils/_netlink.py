@@ -3,32 +3,39 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Netlink sessions, kernel error messages, name validation and netns entry.
+"""Netlink sessions: one socket per namespace for the length of a module run.
 
-Everything that touches pyroute2 directly goes through here, so that the
-pitfalls (netns auto-creation, silent kwargs, unreadable errors) are handled
-once.
+Every netlink request goes through here, so that pyroute2's pitfalls
+(netns auto-creation, silent kwargs, unreadable errors) are handled once.
+Errors live in _errors, names in _names, entering a namespace in _enter.
 """
 
 from __future__ import annotations
 
 import errno
-import ctypes
 import os
 import socket
 import struct
-import threading
 import traceback
 from collections import OrderedDict
-from contextlib import contextmanager
+
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import netlink_fd
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import kernel_call, register_kernel_error, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import netns_exists
+
+# _ping.py imports these from here still; they live in _errors, _names and _enter.
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import run_in_netns  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import (  # noqa: F401 pylint: disable=unused-import
+    NamespaceMissing,
+    ResourceError,
+    error_text,
+)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_netns_name  # noqa: F401 pylint: disable=unused-import
 
 try:
     from pyroute2 import IPRoute, NetlinkError
-    from pyroute2 import netns as pr_netns
-    from pyroute2.netlink import (NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
-                                  NLMSG_DONE, NLMSG_ERROR)
-    from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_GETADDR, RTM_GETLINK, RTM_GETNSID, RTM_GETROUTE, RTM_NEWADDR,
-                                       RTM_NEWLINK)
+    from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
+    from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_GETLINK, RTM_GETNSID, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK
     from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
     from pyroute2.netlink.rtnl.marshal import MarshalRtnl
@@ -45,92 +52,7 @@ except ImportError:
 else:
     HAS_PYROUTE2 = True
     PYROUTE2_IMPORT_ERROR = None
-
-NETNS_RUN_DIR = '/run/netns'
-IFNAMSIZ = 16
-# Devices the kernel creates in every namespace once a tunnel module is loaded.
-FALLBACK_DEVICES = frozenset(('tunl0', 'gre0', 'gretap0', 'erspan0', 'sit0', 'ip_vti0', 'ip6tnl0', 'ip6gre0', 'ip6_vti0'))
-
-
-class ResourceError(Exception):
-    """A failure whose message is complete and fit to show the user."""
-
-
-class NamespaceMissing(ResourceError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"network namespace '{name}' does not exist")
-        self.name = name
-
-
-def error_text(exc: BaseException) -> str:
-    """The kernel's own words for a refusal, with the errno name."""
-    code = getattr(exc, 'code', None) if isinstance(exc, NetlinkError) else getattr(exc, 'errno', None)
-    if isinstance(exc, NetlinkError) and len(exc.args) > 1:
-        text = str(exc.args[1])
-    elif isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    else:
-        text = str(exc) or type(exc).__name__
-    name = errno.errorcode.get(code) if isinstance(code, int) else None
-    return f'{text} ({name})' if name else text
-
-
-@contextmanager
-def kernel_call(action: str):
-    """Turn a refusal inside the block into a ResourceError naming `action`."""
-    try:
-        yield
-    except ResourceError:
-        raise
-    except (NetlinkError, OSError) as exc:
-        if getattr(exc, 'code', None) == errno.EPERM or getattr(exc, 'errno', None) == errno.EPERM:
-            raise ResourceError(f'{action}: operation not permitted; the module needs root (become: true)') from exc
-        raise ResourceError(f'{action}: {error_text(exc)}') from exc
-
-
-def errno_of(exc: BaseException) -> int | None:
-    """The errno behind a ResourceError raised by kernel_call, if any."""
-    cause = exc.__cause__ if isinstance(exc, ResourceError) else exc
-    if isinstance(cause, NetlinkError):
-        return cause.code
-    if isinstance(cause, OSError):
-        return cause.errno
-    return None
-
-
-def where(netns: str | None) -> str:
-    """Words for a namespace in messages."""
-    return f"namespace '{netns}'" if netns else 'the current namespace'
-
-
-def check_netns_name(name: str, option: str = 'netns') -> None:
-    """Reject what iproute2 rejects; pyroute2 would treat a '/' as a path."""
-    if not name or name in ('.', '..') or '/' in name or '\0' in name:
-        raise ResourceError(f"{option}: '{name}' is not a valid network namespace name (empty, '.', '..' or containing '/')")
-    if len(name.encode()) > 255:
-        raise ResourceError(f'{option}: network namespace name is longer than 255 bytes')
-
-
-def check_ifname(name: str, option: str = 'name') -> None:
-    """Reject what the kernel's dev_valid_name() rejects, before asking it."""
-    if not name:
-        raise ResourceError(f'{option}: an interface name cannot be empty')
-    if len(name.encode()) >= IFNAMSIZ:
-        raise ResourceError(f"{option}: interface name '{name}' is {len(name.encode())} bytes long; the kernel allows at most {IFNAMSIZ - 1}")
-    if name in ('.', '..') or any(c in name for c in '/:') or any(c.isspace() for c in name):
-        raise ResourceError(f"{option}: '{name}' is not a valid interface name (no '/', ':' or whitespace, not '.' or '..')")
-
-
-def netns_exists(name: str) -> bool:
-    return os.path.exists(os.path.join(NETNS_RUN_DIR, name))
-
-
-def list_netns() -> list[str]:
-    try:
-        return sorted(os.listdir(NETNS_RUN_DIR))
-    except FileNotFoundError:
-        return []
-
+    register_kernel_error(NetlinkError)
 
 SOL_NETLINK = 270
 NETLINK_EXT_ACK = 11
@@ -144,11 +66,10 @@ class Session:
 
     pyroute2's synchronous IPRoute runs an asyncio event loop for every
     request and again for every message of a dump, and the loop reads the
-    clock each time: under User-Mode Linux, where a clock read is a system
-    call, one RTM_GETLINK costs 1.7 ms that way against 0.3 ms sent and
-    parsed here with pyroute2's own message classes. Reads (the plans and
-    the states returned) and the writes whose requests are a header and a
-    few attributes (link state and MTU, addresses) come here; the others
+    clock each time, which is slow where a clock read is a system call.
+    Reads (the plans and the states returned) and the writes whose requests
+    are a header and a few attributes (link state and MTU, addresses) are
+    sent and parsed here with pyroute2's own message classes; the others
     (veths, tunnels, routes), whose requests pyroute2 builds from keyword
     arguments, go to an IPRoute made on first use. Both are sockets inside
     the namespace.
@@ -160,7 +81,7 @@ class Session:
     def __init__(self, netns: str | None) -> None:
         self.netns = netns
         self._ipr: IPRoute | None = None
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE, fileno=_netlink_fd(netns))
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE, fileno=netlink_fd(netns))
         try:
             self._sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
             # The kernel then applies the filters of a dump request (Linux 4.20+).
@@ -174,7 +95,7 @@ class Session:
     @property
     def ipr(self) -> IPRoute:
         if self._ipr is None:
-            fd = _netlink_fd(self.netns)
+            fd = netlink_fd(self.netns)
             try:
                 self._ipr = IPRoute(fileno=fd, ext_ack=True)
             except BaseException:
@@ -346,95 +267,3 @@ class Netlink:
     def close(self) -> None:
         for key in list(self._sessions):
             self.release(key)
-
-
-CLONE_NEWNET = 0x40000000
-
-
-@contextmanager
-def _this_thread_in(enter):
-    """Run the block with the calling thread moved into another namespace by enter().
-
-    setns()/unshare() move only the calling thread, and it is moved back
-    afterwards; doing it here instead of in a new thread saves a thread
-    start per namespace (5 ms under User-Mode Linux). If the way back ever
-    failed, the thread would stay in the wrong namespace: that is raised as
-    a RuntimeError, never ignored.
-    """
-    home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
-    try:
-        enter()
-        try:
-            yield
-        finally:
-            try:
-                pr_netns.setns(home, flags=0)
-            except OSError as exc:
-                raise RuntimeError(f'could not return to the original network namespace: {exc}') from exc
-    finally:
-        os.close(home)
-
-
-def _unshare() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-
-
-def create_netns(name: str) -> None:
-    """Create a named namespace as `ip netns add` does, without forking.
-
-    pyroute2's netns.create() forks a child to unshare (16 ms natively, a
-    quarter of a second under User-Mode Linux); the calling thread unshares
-    instead, pins its new namespace under /run/netns with pyroute2's own
-    attach(), and goes back. A failure may leave the empty placeholder file
-    behind, as netns.create() does.
-    """
-    check_netns_name(name)
-    with _this_thread_in(_unshare):
-        pr_netns.attach(name, threading.get_native_id())
-
-
-def _netlink_fd(netns: str | None) -> int:
-    """A NETLINK_ROUTE socket made inside netns (None: this thread's own), as a bare fd.
-
-    The thread enters the namespace itself (flags=0: never created):
-    IPRoute(netns=) would fork a child for it, which costs 16 ms natively
-    and half a second under User-Mode Linux.
-    """
-    if not netns:
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE).detach()
-    check_netns_name(netns)
-    if not netns_exists(netns):
-        raise NamespaceMissing(netns)
-    try:
-        with _this_thread_in(lambda: pr_netns.setns(netns, flags=0)):
-            return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE).detach()
-    except FileNotFoundError as exc:
-        raise NamespaceMissing(netns) from exc
-
-
-def run_in_netns(netns: str | None, func, *args):
-    """Call func in a thread that has entered netns (for /proc/sys/net)."""
-    if not netns:
-        return func(*args)
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            # flags=0: a missing namespace is an error, never created.
-            pr_netns.setns(netns, flags=0)
-            box['result'] = func(*args)
-        except BaseException as exc:  # handed to the caller's thread
-            box['error'] = exc
-
-    check_netns_name(netns)
-    if not netns_exists(netns):
-        raise NamespaceMissing(netns)
-    worker = threading.Thread(target=run, name=f'netns-{netns}')
-    worker.start()
-    worker.join()
-    if 'error' in box:
-        raise box['error']
-    return box.get('result')

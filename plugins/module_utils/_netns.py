@@ -10,27 +10,15 @@ from __future__ import annotations
 import errno
 import os
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    FALLBACK_DEVICES,
-    NETNS_RUN_DIR,
-    ResourceError,
-    errno_of,
-    check_netns_name,
-    create_netns,
-    kernel_call,
-    netns_exists,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import create_netns, remove_netns
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, NETNS_RUN_DIR, check_netns_name, netns_exists
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
     DELETE,
     Change,
     Resource,
 )
-
-try:
-    from pyroute2 import netns as pr_netns
-except ImportError:
-    pass  # reported once by the module through HAS_PYROUTE2
 
 
 class NetnsResource(Resource):
@@ -112,13 +100,13 @@ class NetnsResource(Resource):
         self.nl.release(name)
         with kernel_call(f"could not delete network namespace '{name}'"):
             try:
-                pr_netns.remove(name)
+                remove_netns(name)
             except FileNotFoundError:
                 pass  # someone else removed it first: the goal is reached
 
     @staticmethod
     def _remove_quietly(name: str) -> None:
         try:
-            pr_netns.remove(name)
+            remove_netns(name)
         except OSError:
             pass

@@ -17,13 +17,8 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import A
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._info import Gatherer, declared_address
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import make_resource
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    ResourceError,
-    errno_of,
-    kernel_call,
-    netns_exists,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import netns_exists
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import DELETE, Change, Resource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import RouteResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import TunnelResource

@@ -54,12 +54,8 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NamespaceMissing,
-    Netlink,
-    ResourceError,
-    errno_of,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, errno_of
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import Netlink
 
 CREATE = 'create'
 UPDATE = 'update'

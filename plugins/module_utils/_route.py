@@ -19,14 +19,9 @@ import socket
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY, FAMILY_NAME, parse_ip
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NetlinkError,
-    ResourceError,
-    check_ifname,
-    errno_of,
-    kernel_call,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_ifname
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
     DELETE,
@@ -37,12 +32,49 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
 )
 
 RT_TABLE_MAIN = 254
+RT_TABLE_LOCAL = 255
 RTN_UNICAST = 1
 RT_SCOPE_LINK = 253
 RT_SCOPE_NOWHERE = 255  # in a delete request: any scope
 U32_MAX = 2 ** 32 - 1
 # The metric the kernel gives a route added without one.
 DEFAULT_METRIC = {socket.AF_INET: 0, socket.AF_INET6: 1024}
+PROTO_NAMES = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 9: 'ra', 16: 'dhcp'}
+
+
+def route_from_msg(msg) -> dict | None:
+    """An RTM_NEWROUTE message as a dict; None for families other than IPv4 and IPv6.
+
+    oif is the output link's index (the caller knows the names), metric the
+    priority (0 when the kernel reports none), table the full table number.
+    """
+    family = msg['family']
+    if family not in FAMILY_NAME:
+        return None
+    dst = msg.get('dst')
+    if msg['dst_len'] == 0:
+        dest = '0.0.0.0/0' if family == socket.AF_INET else '::/0'
+    else:
+        dest = f"{ipaddress.ip_address(dst).compressed}/{msg['dst_len']}"
+    gateway = msg.get('gateway')
+    return {
+        'dest': dest,
+        'family': FAMILY_NAME[family],
+        'gateway': ipaddress.ip_address(gateway).compressed if gateway else None,
+        'oif': msg.get('oif'),
+        'metric': msg.get('priority') or 0,
+        'table': msg.get('RTA_TABLE') or msg['table'],  # the header field cannot hold tables above 255
+        'proto': PROTO_NAMES.get(msg['proto'], str(msg['proto'])),
+        'scope': msg['scope'],
+        'type': msg['type'],
+        'multipath': msg.get('multipath') is not None,
+    }
+
+
+def route_destination(route: dict) -> tuple:
+    """(IP version, network address, prefix length) of a route_from_msg() dict."""
+    network = ipaddress.ip_network(route['dest'])
+    return (network.version, network.network_address.compressed, network.prefixlen)
 
 
 class RouteResource(Resource):
@@ -158,27 +190,18 @@ class RouteResource(Resource):
             dump = session.routes(self.family, self.params['table'])
             out = []
             names: dict = {}
+            wanted_dest = self.destination()[1:4]
             for msg in dump:
                 # The kernel filters by table only where it checks dump requests strictly (4.20+).
-                table = msg.get('RTA_TABLE') or msg['table']  # the header field cannot hold tables above 255
-                dst = msg.get('dst')
-                if (msg['family'] != self.family or msg['dst_len'] != self.dst_len or table != self.params['table']
-                        or msg['type'] != RTN_UNICAST):
+                route = route_from_msg(msg)
+                if (route is None or route['table'] != self.params['table'] or route['type'] != RTN_UNICAST
+                        or route_destination(route) != wanted_dest):
                     continue
-                if self.dst is not None and (dst is None or ipaddress.ip_address(dst).compressed != self.dst):
-                    continue
-                oif = msg.get('oif')
+                oif = route['oif']
                 if oif is not None and oif not in names:
                     names[oif] = session.get_link(index=oif).get('ifname')
-                gateway = msg.get('gateway')
-                out.append({
-                    'gateway': ipaddress.ip_address(gateway).compressed if gateway else None,
-                    'dev': names.get(oif),
-                    'oif': oif,
-                    'metric': msg.get('priority') or 0,
-                    'multipath': msg.get('multipath') is not None,
-                    'scope': msg['scope'],
-                })
+                route['dev'] = names.get(oif)
+                out.append(route)
         return out
 
     def _select(self, candidates: list[dict]) -> dict | None:

@@ -18,13 +18,8 @@ import os
 import re
 import stat
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    ResourceError,
-    errno_of,
-    kernel_call,
-    run_in_netns,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import run_in_netns
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call, where
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     UPDATE,
     Change,

@@ -25,14 +25,9 @@ import traceback
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._kinds import KINDS
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import check_options, new_module
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    FALLBACK_DEVICES,
-    Netlink,
-    ResourceError,
-    kernel_call,
-    netns_exists,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, kernel_call, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, netns_exists
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import Netlink
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._purge import Purge
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,

@@ -24,16 +24,9 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import (
     netns_of_nsid,
     set_link,
 )
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NamespaceMissing,
-    NetlinkError,
-    ResourceError,
-    check_ifname,
-    check_netns_name,
-    errno_of,
-    kernel_call,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, errno_of, kernel_call, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_ifname, check_netns_name
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
     DELETE,

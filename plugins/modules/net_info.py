@@ -23,9 +23,10 @@ options:
   netns:
     description:
       - Read only this named namespace.
+      - A list of names is taken as O(namespaces).
       - Mutually exclusive with O(namespaces). When neither is given, every namespace that C(ip netns list) shows is read.
       - A namespace that does not exist is an error.
-    type: str
+    type: raw
   namespaces:
     description:
       - Read these named namespaces.
@@ -207,7 +208,8 @@ topology:
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._info import ARGUMENT_SPEC, MODULE_KWARGS, gather
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import new_module
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import Netlink, ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import Netlink
 
 
 def main() -> None:

@@ -65,10 +65,11 @@ def hosts(make_netns):
     return first, second
 
 
-def run_playbook(tmp_path, inventory: str) -> subprocess.CompletedProcess:
+def run_playbook(tmp_path, inventory: str, playbook: str = PLAYBOOK, path: str | None = None) -> subprocess.CompletedProcess:
     (tmp_path / 'inventory.yml').write_text(inventory)
-    (tmp_path / 'playbook.yml').write_text(PLAYBOOK)
+    (tmp_path / 'playbook.yml').write_text(playbook)
     env = dict(os.environ,
+               PATH=path or os.environ['PATH'],
                ANSIBLE_COLLECTIONS_PATH=collections_path(),
                ANSIBLE_NOCOLOR='1',
                ANSIBLE_RETRY_FILES_ENABLED='0',
@@ -122,6 +123,47 @@ def test_tasks_run_inside_the_namespace_and_a_missing_one_is_unreachable(tmp_pat
     # Nothing leaked to the controller's own namespace or mounts.
     assert findmnt_sys() == sys_before
     assert sorted(links()) == root_links
+
+
+INTERPRETER_PLAYBOOK = textwrap.dedent('''\
+    - name: Run a collection module (it needs pyroute2) with whatever Python the host gets
+      hosts: all
+      gather_facts: false
+      tasks:
+        - name: Bring lo up
+          linuxnet.tunnels.link:
+            name: lo
+            state: up
+    ''')
+
+
+def test_modules_run_with_the_controllers_python_unless_the_host_says_otherwise(tmp_path, hosts):
+    """No interpreter discovery: a PATH whose pythons are broken shims (pyenv's exit 127) must not matter."""
+    first, second = hosts
+    shims = tmp_path / 'shims'
+    shims.mkdir()
+    for name in ('python', 'python3', 'python3.11', 'python3.12', 'python3.13'):
+        (shims / name).write_text('#!/bin/sh\necho "pyenv: shim without a version" >&2\nexit 127\n')
+        (shims / name).chmod(0o755)
+    marker = tmp_path / 'chosen'
+    chosen = tmp_path / 'chosen-python'
+    chosen.write_text(f'#!/bin/sh\ntouch {marker}\nexec {sys.executable} "$@"\n')
+    chosen.chmod(0o755)
+    inventory = textwrap.dedent(f'''\
+        all:
+          vars:
+            ansible_connection: linuxnet.tunnels.netns
+          hosts:
+            {first}: {{}}
+            {second}:
+              ansible_python_interpreter: {chosen}
+        ''')
+    proc = run_playbook(tmp_path, inventory, INTERPRETER_PLAYBOOK, path=f"{shims}:{os.environ['PATH']}")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert 'interpreter' not in output.lower(), output  # no discovery, no warning about it
+    assert 'UP' in links(first)['lo']['flags'] and 'UP' in links(second)['lo']['flags']
+    assert marker.exists()  # the host's own ansible_python_interpreter was used
 
 
 def test_documentation_renders():

@@ -159,6 +159,13 @@ def test_veth_peer_in_a_namespace_that_was_not_asked_for(lab):
     assert result['topology']['namespaces'] == [{'name': a}]
 
 
+def test_netns_takes_a_list_of_names_as_namespaces(lab):
+    a, r = lab
+    result = read(netns=[a, r])
+    assert set(result['namespaces']) == {a, r}
+    assert [item['name'] for item in result['topology']['namespaces']] == [a, r]
+
+
 def test_all_namespaces_by_default(lab):
     a, r = lab
     result = read()

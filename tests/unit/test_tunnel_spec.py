@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import (
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import TunnelResource
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel_params import (
     GRE_CSUM,
     GRE_KEY,
     GRE_SEQ,
     MODES,
     SIT_ISATAP,
-    TunnelResource,
     collides,
     default_parms,
     fit_to_mode,
@@ -139,7 +139,7 @@ def test_sit_and_isatap_differ_by_the_flag():
 
 
 def test_unknown_attribute_is_refused_not_dropped():
-    from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import check_spec_keys
+    from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel_params import check_spec_keys
     pytest.importorskip('pyroute2')
     with pytest.raises(ResourceError, match='vti_ttl'):
         check_spec_keys('vti', {'vti_local': '1.2.3.4', 'vti_ttl': 3})
