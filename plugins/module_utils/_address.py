@@ -26,12 +26,15 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
     REPLACE,
     Change,
     Resource,
+    compact,
 )
 
 IFA_F_NODAD = 0x02  # include/uapi/linux/if_addr.h
 IFA_F_PERMANENT = 0x80
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 FAMILY_NAME = {socket.AF_INET: 'ipv4', socket.AF_INET6: 'ipv6'}
+LOOPBACK_ADDRESSES = frozenset(('127.0.0.1/8', '::1/128'))
+LINK_LOCAL = ipaddress.ip_network('fe80::/10')
 
 
 def parse_ip(value: str, option: str, with_prefix: bool = True) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int | None]:
@@ -108,6 +111,29 @@ class AddressResource(Resource):
     def wanted(self) -> dict:
         self._parsed()
         return self._wanted()
+
+    @classmethod
+    def namespace_facts(cls, gatherer, space) -> dict:
+        found = []
+        for address in filter(None, map(address_from_msg, space.addrs)):
+            found.append({'dev': space.names.get(address['index']), 'address': f"{address['local']}/{address['prefixlen']}",
+                          **{key: address[key] for key in ('local', 'prefixlen', 'peer', 'family', 'scope', 'permanent')}})
+        return {'addresses': found}
+
+    @classmethod
+    def topology_items(cls, gatherer, infos: dict) -> dict:
+        return {'addresses': [compact({'dev': addr['dev'], 'netns': netns, 'address': addr['address'], 'peer': addr['peer']})
+                              for netns, info in infos.items() for addr in info['addresses'] if cls.declarable(addr)]}
+
+    @staticmethod
+    def declarable(addr: dict) -> bool:
+        """Whether a topology declares an address like this one of net_info's view (the kernel makes the others)."""
+        if addr['dev'] is None or (addr['dev'] == 'lo' and addr['address'] in LOOPBACK_ADDRESSES):
+            return False
+        if addr['family'] == 'ipv6' and ipaddress.ip_address(addr['local']) in LINK_LOCAL:
+            return False
+        # IPv6 autoconfiguration adds addresses that expire: the kernel's, not declared.
+        return addr['permanent']
 
     def validate(self) -> None:
         check_ifname(self.params['dev'], 'dev')

@@ -5,30 +5,25 @@
 
 """Namespace-wide reading for net_info: what is there, and as topology input.
 
-Only the gathering lives here. Every kernel message is parsed by the code of
-its kind, the same functions the resources compare with: links with
-_link.link_state and _link.netns_of_nsid, tunnels with
-_tunnel_params.parms_from_msg and view, addresses with _address.address_from_msg,
-routes with _route.route_from_msg, sysctls with SysctlResource.read(). So
-what net_info reports is exactly what the resource modules compare against.
+Only the gathering lives here, and it knows no kind: it dumps each
+namespace's links, addresses and routes once, and every kind in
+_kinds.KINDS reads and shapes its own part through the hooks of
+_resource.Resource (gather, link_facts, claims_link, namespace_facts,
+topology_items), with the functions its resource compares with. So what
+net_info reports is exactly what the resource modules compare against.
 Every socket is opened with flags=0 (Netlink): reading never creates a
 namespace.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import address_from_msg
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import link_state, netns_of_nsid
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, kernel_call, where
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, NETNS_RUN_DIR, check_netns_name, list_netns, netns_exists
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._kinds import KINDS
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import NETNS_RUN_DIR, check_netns_name, list_netns, netns_exists
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import Netlink
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import RT_TABLE_LOCAL, RTN_UNICAST, route_from_msg
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._sysctl import SysctlResource
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel_params import parms_from_msg, view
 
 ARGUMENT_SPEC = {
     'netns': {'type': 'raw'},  # a name, or a list of names as people write them (then as namespaces)
@@ -37,13 +32,6 @@ ARGUMENT_SPEC = {
     'kernel_routes': {'type': 'bool', 'default': False},
 }
 MODULE_KWARGS = {'mutually_exclusive': [('netns', 'namespaces')]}
-
-FORWARDING_SYSCTLS = ('net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding')
-# Routes the kernel made itself or learned from the network: a topology does not declare them.
-LEARNED_PROTOS = ('redirect', 'kernel', 'ra')
-LOOPBACK_ADDRESSES = frozenset(('127.0.0.1/8', '::1/128'))
-LINK_LOCAL = ipaddress.ip_network('fe80::/10')
-TOPOLOGY_KEYS = ('namespaces', 'veths', 'links', 'addresses', 'routes', 'sysctls', 'tunnels')
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -66,21 +54,6 @@ def current_netns_name() -> str | None:
     return None
 
 
-def _compact(item: dict) -> dict:
-    """A topology item without the options left to their defaults (None)."""
-    return {key: value for key, value in item.items() if value is not None}
-
-
-def declared_address(addr: dict) -> bool:
-    """Whether a topology declares an address like this one (the kernel makes the others)."""
-    if addr['dev'] is None or (addr['dev'] == 'lo' and addr['address'] in LOOPBACK_ADDRESSES):
-        return False
-    if addr['family'] == 'ipv6' and ipaddress.ip_address(addr['local']) in LINK_LOCAL:
-        return False
-    # IPv6 autoconfiguration adds addresses that expire: the kernel's, not declared.
-    return addr['permanent']
-
-
 @dataclass
 class Space:
     """What one namespace's dumps hold; netns None is the current namespace."""
@@ -90,8 +63,7 @@ class Space:
     addrs: list = field(default_factory=list)
     routes: list = field(default_factory=list)
     names: dict = field(default_factory=dict)  # ifindex -> ifname
-    sysctls: dict = field(default_factory=dict)
-    peer_netns: dict = field(default_factory=dict)  # ifindex of a veth -> (found, netns of its peer)
+    found: dict = field(default_factory=dict)  # kind -> what its gather() read
 
 
 class Gatherer:
@@ -148,22 +120,11 @@ class Gatherer:
             space.addrs = session.addresses()
             space.routes = session.routes()
         space.names = {msg['index']: msg.get('ifname') for msg in space.links}
-        # Where a veth peer may be: named namespaces first, as the current one may have a name too.
-        others = [name for name in list_netns() if name != netns] + ([None] if netns is not None else [])
-        mapped: dict = {}
-        for msg in space.links:
-            nsid = msg.get('link_netnsid')
-            if link_state(msg)['kind'] != 'veth' or nsid is None:
-                continue
-            if nsid not in mapped:
-                # The nsid is relative to this namespace: map it while its socket is open.
-                with kernel_call(f"could not map the namespace id of the peer of '{msg.get('ifname')}' in {where(netns)}"):
-                    mapped[nsid] = netns_of_nsid(session, nsid, others)
-            space.peer_netns[msg['index']] = mapped[nsid]
-        space.sysctls = self._sysctls(netns)
+        for _key, kind in KINDS:
+            kind.gather(self, session, space)
         return space
 
-    def _peer_name(self, netns: str | None, index: int | None) -> str | None:
+    def link_name(self, netns: str | None, index: int | None) -> str | None:
         """ifname of link `index` in `netns`, from our dumps or by asking."""
         if index is None:
             return None
@@ -171,213 +132,49 @@ class Gatherer:
             return self.spaces[netns].names.get(index)
         names = self._extra_names.setdefault(netns, {})
         if index not in names:
-            msg = self._read_link(netns, index)
+            msg = self.link_msg(netns, index)
             names[index] = None if msg is None else msg.get('ifname')
         return names[index]
 
-    def _sysctls(self, netns: str | None) -> dict:
-        values = {}
-        for name in FORWARDING_SYSCTLS:
-            # value is required by the spec but unused by read().
-            state = SysctlResource(self.nl, {'name': name, 'value': '', 'netns': netns}).read()
-            if state is not None:  # IPv6 may be absent from the kernel
-                values[name] = state['value']
-        return values
+    def link_msg(self, netns: str | None, index: int | None):
+        """The message of link `index` in `netns`, from our dumps or by asking; None when it is gone."""
+        if index is None:
+            return None
+        if netns in self.spaces:
+            return next((msg for msg in self.spaces[netns].links if msg['index'] == index), None)
+        try:
+            with kernel_call(f'could not read link {index} in {where(netns)}'):
+                return self.nl(netns).get_link(index=index)
+        except (ResourceError, ValueError):
+            return None  # gone meanwhile: reported as unknown
 
     # ---- per-namespace view ------------------------------------------------
 
     def link_info(self, space: Space, msg) -> dict:
-        state = link_state(msg)
-        out = {
-            'name': state['ifname'],
-            'index': state['index'],
-            'kind': state['kind'],
-            'up': state['up'],
-            'mtu': state['mtu'],
-            'operstate': state['operstate'],
-        }
-        if state['ifname'] in FALLBACK_DEVICES:
-            out['fallback'] = True
-        if state['kind'] == 'veth':
-            peer_index = msg.get('link')
-            found, peer_netns = space.peer_netns.get(state['index'], (True, space.netns))
-            out['peer'] = {
-                'name': self._peer_name(peer_netns, peer_index) if found else None,
-                'netns': peer_netns,
-                'index': peer_index,
-                'named': found,  # False: the peer is in a namespace without a name
-            }
-        mode, parms = parms_from_msg(msg)
-        if mode is not None:
-            tunnel = view(state['ifname'], mode, parms, space.names.get(parms['link']) if parms['link'] else None, state['index'])
-            tunnel.pop('name', None)
-            tunnel.pop('ifindex', None)
-            out['tunnel'] = tunnel
+        out: dict = {}
+        for _key, kind in KINDS:
+            out.update(kind.link_facts(self, space, msg))
         return out
 
-    @staticmethod
-    def address_info(space: Space, msg) -> dict | None:
-        found = address_from_msg(msg)
-        if found is None:
-            return None
-        return {
-            'dev': space.names.get(found['index']),
-            'address': f"{found['local']}/{found['prefixlen']}",
-            **{key: found[key] for key in ('local', 'prefixlen', 'peer', 'family', 'scope', 'permanent')},
-        }
-
-    def route_info(self, space: Space, msg) -> dict | None:
-        found = route_from_msg(msg)
-        if found is None or found['type'] != RTN_UNICAST or found['table'] == RT_TABLE_LOCAL:
-            return None
-        if found['proto'] == 'kernel' and not self.kernel_routes:
-            return None
-        oif = found['oif']
-        return {
-            'dest': found['dest'],
-            'family': found['family'],
-            'gateway': found['gateway'],
-            'dev': space.names.get(oif) if oif is not None else None,
-            **{key: found[key] for key in ('metric', 'table', 'proto', 'scope', 'multipath')},
-        }
-
     def namespace_info(self, space: Space) -> dict:
-        addresses = [a for a in (self.address_info(space, m) for m in space.addrs) if a is not None]
-        routes = [r for r in (self.route_info(space, m) for m in space.routes) if r is not None]
-        return {
-            'links': [self.link_info(space, m) for m in space.links],
-            'addresses': addresses,
-            'routes': routes,
-            'sysctls': space.sysctls,
-        }
+        info = {'links': [self.link_info(space, msg) for msg in space.links]}
+        for _key, kind in KINDS:
+            info.update(kind.namespace_facts(self, space))
+        return info
+
+    def claimed(self, link: dict) -> bool:
+        """Whether a link of namespace_info() is an object of some kind (a veth, a tunnel), not a plain link."""
+        return any(kind.claims_link(link) for _key, kind in KINDS)
 
     # ---- topology view -----------------------------------------------------
 
     def topology(self, infos: dict) -> dict:
         """The topology module's input: each item takes exactly the options of its resource module."""
-        out: dict = {key: [] for key in TOPOLOGY_KEYS}
-        out['namespaces'] = [{'name': netns} for netns in self.spaces if netns is not None]
-        seen_veth_ends: set = set()
-        # The current namespace first: a veth with one end there must be
-        # declared from that end (the veth module's peer_netns cannot name it).
-        for netns, info in infos.items():
-            self._topology_links(out, netns, info, seen_veth_ends)
-        for netns, info in infos.items():
-            for addr in info['addresses']:
-                if declared_address(addr):
-                    out['addresses'].append(_compact({'dev': addr['dev'], 'netns': netns, 'address': addr['address'], 'peer': addr['peer']}))
-            for route in info['routes']:
-                if self.declared_route(netns, route):
-                    out['routes'].append(_compact({
-                        'dest': route['dest'], 'gateway': route['gateway'], 'dev': route['dev'],
-                        'metric': route['metric'], 'table': route['table'], 'netns': netns,
-                    }))
-            for name, value in info['sysctls'].items():
-                out['sysctls'].append(_compact({'name': name, 'value': value, 'netns': netns}))
+        out: dict = {key: [] for key, _kind in KINDS}
+        for _key, kind in KINDS:
+            for key, items in kind.topology_items(self, infos).items():
+                out[key] += items
         return out
-
-    def _topology_links(self, out: dict, netns: str | None, info: dict, seen: set) -> None:
-        for link in info['links']:
-            if link.get('fallback'):
-                continue  # the kernel's own, in every namespace: never declared
-            if 'tunnel' in link:
-                out['tunnels'].append(self._tunnel_item(netns, link))
-            elif link['kind'] == 'veth':
-                self._veth_items(out, netns, link, seen)
-            else:
-                out['links'].append(self._link_item(netns, link['name'], link))
-
-    @staticmethod
-    def _link_item(netns: str | None, name: str, link: dict) -> dict:
-        return _compact({'name': name, 'netns': netns, 'state': 'up' if link['up'] else 'down', 'mtu': link['mtu']})
-
-    def _veth_items(self, out: dict, netns: str | None, link: dict, seen: set) -> None:
-        peer = link['peer']
-        me, other = (netns, link['index']), (peer['netns'], peer['index'])
-        if me in seen:
-            return
-        seen.add(me)
-        seen.add(other)
-        if not peer['named'] or peer['name'] is None:
-            self.warnings.append(f"veth '{link['name']}' in {where(netns)} is left out of the topology: its peer is in a "
-                                 'namespace without a name (a container?), which the veth module cannot name')
-            return
-        peer_link = self._peer_link(peer) or {'up': link['up'], 'mtu': link['mtu']}
-        item = {'name': link['name'], 'peer': peer['name'], 'netns': netns,
-                'peer_netns': peer['netns'] if peer['netns'] != netns else None}
-        primary = link
-        if peer['netns'] is None and netns is not None:
-            # Declared from the current namespace's end: peer_netns cannot say "the current one".
-            item.update(name=peer['name'], peer=link['name'], netns=None, peer_netns=netns)
-            primary = peer_link
-        if peer_link['mtu'] == link['mtu']:
-            item['mtu'] = link['mtu']
-        else:
-            # The veth module gives both ends one MTU; without mtu it leaves them
-            # alone, and a link item per end gives each its own.
-            out['links'].append(_compact({'name': link['name'], 'netns': netns, 'mtu': link['mtu']}))
-            out['links'].append(_compact({'name': peer['name'], 'netns': peer['netns'], 'mtu': peer_link['mtu']}))
-        item['up'] = primary['up']
-        if peer_link['up'] != link['up']:
-            self.warnings.append(
-                f"veth '{link['name']}' in {where(netns)} is {'up' if link['up'] else 'down'} but its peer '{peer['name']}' in "
-                f"{where(peer['netns'])} is {'up' if peer_link['up'] else 'down'}; the veth module brings both ends up or down "
-                f"together, so the topology says up: {str(item['up']).lower()} for both")
-        out['veths'].append(_compact(item))
-
-    def _peer_link(self, peer: dict) -> dict | None:
-        space = self.spaces.get(peer['netns'])
-        if space is None:  # a namespace we were not asked to read
-            msg = self._read_link(peer['netns'], peer['index'])
-        else:
-            msg = next((m for m in space.links if m['index'] == peer['index']), None)
-        if msg is None:
-            return None
-        state = link_state(msg)
-        return {'up': state['up'], 'mtu': state['mtu']}
-
-    def _read_link(self, netns: str | None, index: int | None):
-        if index is None:
-            return None
-        try:
-            with kernel_call(f'could not read link {index} in {where(netns)}'):
-                msg = self.nl(netns).get_link(index=index)
-            return msg
-        except (ResourceError, ValueError):
-            return None  # gone meanwhile: reported as unknown
-
-    @staticmethod
-    def _tunnel_item(netns: str | None, link: dict) -> dict:
-        tunnel = dict(link['tunnel'])
-        item = {'name': link['name'], 'netns': netns}
-        for key in ('mode', 'local', 'remote', 'dev', 'ttl', 'tos', 'pmtudisc', 'csum', 'seq',
-                    'encap', 'encap_sport', 'encap_dport', 'mtu', 'up'):
-            item[key] = tunnel.get(key)
-        if isinstance(item['tos'], str) and item['tos'].startswith('inherit/'):
-            # 'inherit/0x10' is a view; the tos option takes the kernel's number.
-            item['tos'] = f"{int(item['tos'].split('/', 1)[1], 16) | 1:#x}"
-        if tunnel.get('key') is not None:
-            item['key'] = tunnel['key']
-        elif tunnel.get('ikey') is not None or tunnel.get('okey') is not None:
-            item['ikey'] = 'none' if tunnel.get('ikey') is None else tunnel['ikey']
-            item['okey'] = 'none' if tunnel.get('okey') is None else tunnel['okey']
-        for key in ('ttl', 'tos', 'key', 'ikey', 'okey'):
-            if isinstance(item.get(key), int) and not isinstance(item[key], bool):
-                item[key] = str(item[key])  # these options are strings ('inherit', 'none', dotted keys)
-        return _compact(item)
-
-    def declared_route(self, netns: str | None, route: dict) -> bool:
-        if route['proto'] in LEARNED_PROTOS:
-            return False
-        if route['family'] == 'ipv6' and ipaddress.ip_network(route['dest']).subnet_of(LINK_LOCAL):
-            return False
-        if route['multipath']:
-            self.warnings.append(f"route {route['dest']} (table {route['table']}) in {where(netns)} is left out of the topology: "
-                                 'it is a multipath route, which the route module does not manage')
-            return False
-        if route['gateway'] is None and route['dev'] is None:
-            return False
-        return True
 
 
 def gather(nl: Netlink, params: dict) -> dict:

@@ -15,13 +15,14 @@ import errno
 import os
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, kernel_call, where
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import NETNS_RUN_DIR, check_ifname, list_netns
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, NETNS_RUN_DIR, check_ifname, list_netns
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import IFF_UP, NetlinkError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     UPDATE,
     Change,
     Resource,
     changed_attributes,
+    compact,
 )
 
 NSID_NOT_ASSIGNED = 0xFFFFFFFF  # NETNSA_NSID_NOT_ASSIGNED (-1) read as unsigned
@@ -159,6 +160,22 @@ class LinkResource(Resource):
 
     def uses(self) -> list[tuple]:
         return [(self.netns, self.params['name'])]
+
+    @classmethod
+    def link_facts(cls, gatherer, space, msg) -> dict:
+        state = link_state(msg)
+        out = {key: state[key] for key in ('index', 'kind', 'up', 'mtu', 'operstate')}
+        out['name'] = state['ifname']
+        if state['ifname'] in FALLBACK_DEVICES:
+            out['fallback'] = True
+        return out
+
+    @classmethod
+    def topology_items(cls, gatherer, infos: dict) -> dict:
+        items = [compact({'name': link['name'], 'netns': netns, 'state': 'up' if link['up'] else 'down', 'mtu': link['mtu']})
+                 for netns, info in infos.items() for link in info['links']
+                 if not link.get('fallback') and not gatherer.claimed(link)]  # fallback devices: the kernel's own
+        return {'links': items}
 
     def _wanted(self) -> dict:
         state = self.params.get('state')

@@ -54,6 +54,10 @@ class NetnsResource(Resource):
     def own_namespace(self) -> str | None:
         return self.params['name']
 
+    @classmethod
+    def topology_items(cls, gatherer, infos: dict) -> dict:
+        return {'namespaces': [{'name': netns} for netns in infos if netns is not None]}
+
     def remember(self, change: Change, forecast) -> None:
         if change.action == CREATE:
             forecast.add_namespace(self.params['name'])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import AddressResource
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._info import Gatherer, declared_address
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._info import Gatherer
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import make_resource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call, where
@@ -106,7 +106,7 @@ class Purge:
         for netns, info in infos.items():
             seen: set = set()
             for addr in info['addresses']:
-                if addr['dev'] in (None, LOOPBACK) or (netns, addr['dev']) in doomed or not declared_address(addr):
+                if addr['dev'] in (None, LOOPBACK) or (netns, addr['dev']) in doomed or not AddressResource.declarable(addr):
                     continue  # link-local, autoconfigured, or going with its link
                 options = {'dev': addr['dev'], 'netns': netns, 'address': addr['address'], 'peer': addr['peer'], 'state': 'absent'}
                 resource = make_resource(AddressResource, self.nl, options)
@@ -115,7 +115,7 @@ class Purge:
                     address_steps.append(resource)
             for route in info['routes']:
                 if ((route['dev'] is not None and (netns, route['dev']) in doomed)
-                        or not gatherer.declared_route(netns, route)):  # learned, link-local, multipath
+                        or not RouteResource.declarable(route, netns, [])):  # learned, link-local, multipath
                     continue
                 options = {'dest': route['dest'], 'gateway': route['gateway'], 'dev': route['dev'], 'metric': route['metric'],
                            'table': route['table'], 'netns': netns, 'state': 'absent'}

@@ -44,9 +44,22 @@ And, when the defaults do not fit:
   that may differ from the real run in more than these says why in
   Change.uncertain (the topology module documents each case).
 
-Parsing of its kernel messages lives next to the class (link_state,
-address_from_msg, route_from_msg, parms_from_msg), and net_info uses the
-same functions.
+And for net_info (_info.Gatherer), which reads whole namespaces and knows
+no kind either; every hook has a default that does nothing:
+
+- gather(gatherer, session, space): read what the kind needs beyond the
+  link, address and route dumps while the namespace's socket is open (into
+  space.found[kind]).
+- link_facts(gatherer, space, msg): keys it adds to net_info's view of a
+  link (a veth's peer, a tunnel's parameters); claims_link(link): whether
+  such a link is an object of this kind rather than a plain link.
+- namespace_facts(gatherer, space): its part of a namespace's result.
+- topology_items(gatherer, infos): items, by topology list, that declare
+  what the namespaces hold of this kind.
+
+The parsing of its kernel messages lives next to the class (link_state,
+address_from_msg, route_from_msg, parms_from_msg), and these hooks use the
+same functions the plans compare with.
 """
 
 from __future__ import annotations
@@ -93,6 +106,11 @@ class Change:
             'before_header': f'{self.kind} {self.name}',
             'after_header': f'{self.kind} {self.name}',
         }
+
+
+def compact(item: dict) -> dict:
+    """A topology item without the options left to their defaults (None)."""
+    return {key: value for key, value in item.items() if value is not None}
 
 
 def changed_attributes(current: dict, wanted: dict) -> list[str]:
@@ -235,6 +253,32 @@ class Resource:
 
     def remember(self, change: Change, forecast: Forecast) -> None:
         """Record what this change makes for the items after it."""
+
+    # ---- net_info: what namespaces hold of this kind --------------------
+
+    @classmethod
+    def gather(cls, gatherer, session, space) -> None:
+        """Read what this kind needs beyond the dumps, while the namespace's socket is open."""
+
+    @classmethod
+    def link_facts(cls, gatherer, space, msg) -> dict:
+        """Keys this kind adds to net_info's view of a link message."""
+        return {}
+
+    @classmethod
+    def claims_link(cls, link: dict) -> bool:
+        """Whether a link of net_info's view is an object of this kind, not a plain link."""
+        return False
+
+    @classmethod
+    def namespace_facts(cls, gatherer, space) -> dict:
+        """This kind's part of net_info's result for one namespace."""
+        return {}
+
+    @classmethod
+    def topology_items(cls, gatherer, infos: dict) -> dict:
+        """{topology list: items} declaring what the namespaces read (infos: netns -> result) hold of this kind."""
+        return {}
 
     def absent_when_netns_missing(self) -> bool:
         """Whether a missing namespace means 'absent' rather than an error."""

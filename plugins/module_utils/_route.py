@@ -17,7 +17,7 @@ import errno
 import ipaddress
 import socket
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY, FAMILY_NAME, parse_ip
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY, FAMILY_NAME, LINK_LOCAL, parse_ip
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call, where
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_ifname
@@ -29,6 +29,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
     UPDATE,
     Change,
     Resource,
+    compact,
 )
 
 RT_TABLE_MAIN = 254
@@ -40,6 +41,8 @@ U32_MAX = 2 ** 32 - 1
 # The metric the kernel gives a route added without one.
 DEFAULT_METRIC = {socket.AF_INET: 0, socket.AF_INET6: 1024}
 PROTO_NAMES = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 9: 'ra', 16: 'dhcp'}
+# Routes the kernel made itself or learned from the network: a topology does not declare them.
+LEARNED_PROTOS = ('redirect', 'kernel', 'ra')
 
 
 def route_from_msg(msg) -> dict | None:
@@ -119,6 +122,40 @@ class RouteResource(Resource):
     def wanted(self) -> dict:
         self._parsed()
         return self._wanted(None)
+
+    @classmethod
+    def namespace_facts(cls, gatherer, space) -> dict:
+        found = []
+        for route in filter(None, map(route_from_msg, space.routes)):
+            if route['type'] != RTN_UNICAST or route['table'] == RT_TABLE_LOCAL:
+                continue
+            if route['proto'] == 'kernel' and not gatherer.kernel_routes:
+                continue
+            oif = route['oif']
+            found.append({'dest': route['dest'], 'family': route['family'], 'gateway': route['gateway'],
+                          'dev': space.names.get(oif) if oif is not None else None,
+                          **{key: route[key] for key in ('metric', 'table', 'proto', 'scope', 'multipath')}})
+        return {'routes': found}
+
+    @classmethod
+    def topology_items(cls, gatherer, infos: dict) -> dict:
+        return {'routes': [compact({'dest': route['dest'], 'gateway': route['gateway'], 'dev': route['dev'], 'metric': route['metric'],
+                                    'table': route['table'], 'netns': netns})
+                           for netns, info in infos.items() for route in info['routes']
+                           if cls.declarable(route, netns, gatherer.warnings)]}
+
+    @staticmethod
+    def declarable(route: dict, netns: str | None, warnings: list) -> bool:
+        """Whether a topology can declare a route like this one of net_info's view; why not goes to warnings."""
+        if route['proto'] in LEARNED_PROTOS:
+            return False
+        if route['family'] == 'ipv6' and ipaddress.ip_network(route['dest']).subnet_of(LINK_LOCAL):
+            return False
+        if route['multipath']:
+            warnings.append(f"route {route['dest']} (table {route['table']}) in {where(netns)} is left out of the topology: "
+                            'it is a multipath route, which the route module does not manage')
+            return False
+        return route['gateway'] is not None or route['dev'] is not None
 
     # ---- input ----------------------------------------------------------
 

@@ -24,6 +24,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
     UPDATE,
     Change,
     Resource,
+    compact,
 )
 
 PROC_SYS = '/proc/sys'
@@ -33,6 +34,8 @@ BOOLEAN_WORDS = frozenset(('true', 'false', 'yes', 'no', 'on', 'off'))
 SYSCTL_DEVICE = re.compile(r'^net\.ipv[46]\.(?:conf|neigh)\.([^.]+)\.')
 # Writing one of these sets the forwarding of every link (and of new ones) in the namespace.
 FORWARDING_SWITCHES = {'net.ipv4.ip_forward': '4', 'net.ipv4.conf.all.forwarding': '4', 'net.ipv6.conf.all.forwarding': '6'}
+# What net_info reads of each namespace.
+FORWARDING_SYSCTLS = ('net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding')
 FORWARDING = re.compile(r'^net\.ipv([46])\.conf\.[^.]+\.forwarding$')
 
 
@@ -146,6 +149,25 @@ class SysctlResource(Resource):
 
     def wanted(self) -> dict:
         return self._public(str(self.params['value']).strip())
+
+    @classmethod
+    def gather(cls, gatherer, session, space) -> None:
+        values = {}
+        for name in FORWARDING_SYSCTLS:
+            # value is required by the spec but unused by read().
+            state = cls(gatherer.nl, {'name': name, 'value': '', 'netns': space.netns}).read()
+            if state is not None:  # IPv6 may be absent from the kernel
+                values[name] = state['value']
+        space.found[cls.kind] = values
+
+    @classmethod
+    def namespace_facts(cls, gatherer, space) -> dict:
+        return {'sysctls': space.found[cls.kind]}
+
+    @classmethod
+    def topology_items(cls, gatherer, infos: dict) -> dict:
+        return {'sysctls': [compact({'name': name, 'value': value, 'netns': netns})
+                            for netns, info in infos.items() for name, value in info['sysctls'].items()]}
 
     def predict(self, forecast) -> Change | None:
         forced = forecast.facts.get((self.kind, 'forwarding', self.netns, forwarding_family(self.params['name'])))

@@ -27,6 +27,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
     UPDATE,
     Change,
     Resource,
+    compact,
 )
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel_params import (
     ENCAP_TYPES,
@@ -148,6 +149,49 @@ class TunnelResource(Resource):
 
     def uses(self) -> list[tuple]:
         return [(self.netns, self.params['dev'])] if self.params.get('dev') else []
+
+    # -- net_info ------------------------------------------------------------
+
+    @classmethod
+    def link_facts(cls, gatherer, space, msg) -> dict:
+        mode, parms = parms_from_msg(msg)
+        if mode is None:
+            return {}
+        tunnel = view(msg.get('ifname'), mode, parms, space.names.get(parms['link']) if parms['link'] else None, msg['index'])
+        del tunnel['name'], tunnel['ifindex']
+        return {'tunnel': tunnel}
+
+    @classmethod
+    def claims_link(cls, link: dict) -> bool:
+        return 'tunnel' in link
+
+    @classmethod
+    def topology_items(cls, gatherer, infos: dict) -> dict:
+        return {'tunnels': [cls._item(netns, link) for netns, info in infos.items() for link in info['links']
+                            if 'tunnel' in link and not link.get('fallback')]}
+
+    @staticmethod
+    def _item(netns: str | None, link: dict) -> dict:
+        """The tunnel module's options for a tunnel of net_info's view."""
+        tunnel = dict(link['tunnel'])
+        item = {'name': link['name'], 'netns': netns}
+        for key in ('mode', 'local', 'remote', 'dev', 'ttl', 'tos', 'pmtudisc', 'csum', 'seq',
+                    'encap', 'encap_sport', 'encap_dport', 'mtu', 'up'):
+            item[key] = tunnel.get(key)
+        if isinstance(item['tos'], str) and item['tos'].startswith('inherit/'):
+            # 'inherit/0x10' is a view; the tos option takes the kernel's number.
+            item['tos'] = f"{int(item['tos'].split('/', 1)[1], 16) | 1:#x}"
+        if tunnel.get('key') is not None:
+            item['key'] = tunnel['key']
+        elif tunnel.get('ikey') is not None or tunnel.get('okey') is not None:
+            item['ikey'] = 'none' if tunnel.get('ikey') is None else tunnel['ikey']
+            item['okey'] = 'none' if tunnel.get('okey') is None else tunnel['okey']
+        for key in ('ttl', 'tos', 'key', 'ikey', 'okey'):
+            if isinstance(item.get(key), int) and not isinstance(item[key], bool):
+                item[key] = str(item[key])  # these options are strings ('inherit', 'none', dotted keys)
+        return compact(item)
+
+    # -- check mode in a topology ----------------------------------------------
 
     def predict_fresh(self, forecast) -> Change | None:
         if self.params['state'] == 'absent':

@@ -25,7 +25,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import (
     set_link,
 )
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, errno_of, kernel_call, where
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_ifname, check_netns_name
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_ifname, check_netns_name, list_netns
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
@@ -34,6 +34,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
     UPDATE,
     Change,
     Resource,
+    compact,
 )
 
 VETH_MIN_MTU = 68
@@ -176,6 +177,85 @@ class VethResource(Resource):
 
     def makes(self) -> list[tuple]:
         return [(self.netns, self.params['name']), (self.peer_netns, self.params['peer'])]
+
+    # ---- net_info ---------------------------------------------------------
+
+    @classmethod
+    def gather(cls, gatherer, session, space) -> None:
+        """Where each veth's peer is: its nsid is relative to this namespace, so map it while its socket is open."""
+        # Named namespaces first, as the current one may have a name too.
+        others = [name for name in list_netns() if name != space.netns] + ([None] if space.netns is not None else [])
+        mapped: dict = {}
+        peers = space.found[cls.kind] = {}
+        for msg in space.links:
+            nsid = msg.get('link_netnsid')
+            if link_state(msg)['kind'] != 'veth' or nsid is None:
+                continue
+            if nsid not in mapped:
+                with kernel_call(f"could not map the namespace id of the peer of '{msg.get('ifname')}' in {where(space.netns)}"):
+                    mapped[nsid] = netns_of_nsid(session, nsid, others)
+            peers[msg['index']] = mapped[nsid]
+
+    @classmethod
+    def link_facts(cls, gatherer, space, msg) -> dict:
+        if link_state(msg)['kind'] != 'veth':
+            return {}
+        peer_index = msg.get('link')
+        found, peer_netns = space.found[cls.kind].get(msg['index'], (True, space.netns))
+        return {'peer': {
+            'name': gatherer.link_name(peer_netns, peer_index) if found else None,
+            'netns': peer_netns,
+            'index': peer_index,
+            'named': found,  # False: the peer is in a namespace without a name
+        }}
+
+    @classmethod
+    def claims_link(cls, link: dict) -> bool:
+        return link['kind'] == 'veth'
+
+    @classmethod
+    def topology_items(cls, gatherer, infos: dict) -> dict:
+        """One item per pair; a link item per end when the ends' MTUs differ (the veth module gives both one)."""
+        out: dict = {'veths': [], 'links': []}
+        seen: set = set()
+        # The current namespace comes first: a veth with one end there must be
+        # declared from that end (the veth module's peer_netns cannot name it).
+        for netns, info in infos.items():
+            for link in info['links']:
+                if link['kind'] == 'veth' and (netns, link['index']) not in seen:
+                    seen.update({(netns, link['index']), (link['peer']['netns'], link['peer']['index'])})
+                    cls._pair_items(gatherer, out, netns, link)
+        return out
+
+    @staticmethod
+    def _pair_items(gatherer, out: dict, netns: str | None, link: dict) -> None:
+        peer = link['peer']
+        if not peer['named'] or peer['name'] is None:
+            gatherer.warnings.append(f"veth '{link['name']}' in {where(netns)} is left out of the topology: its peer is in a "
+                                     'namespace without a name (a container?), which the veth module cannot name')
+            return
+        peer_msg = gatherer.link_msg(peer['netns'], peer['index'])
+        peer_link = link_state(peer_msg) if peer_msg is not None else {'up': link['up'], 'mtu': link['mtu']}
+        item = {'name': link['name'], 'peer': peer['name'], 'netns': netns,
+                'peer_netns': peer['netns'] if peer['netns'] != netns else None}
+        primary = link
+        if peer['netns'] is None and netns is not None:
+            # Declared from the current namespace's end: peer_netns cannot say "the current one".
+            item.update(name=peer['name'], peer=link['name'], netns=None, peer_netns=netns)
+            primary = peer_link
+        if peer_link['mtu'] == link['mtu']:
+            item['mtu'] = link['mtu']
+        else:
+            # Without mtu the veth module leaves the ends' MTUs alone; a link item per end gives each its own.
+            out['links'].append(compact({'name': link['name'], 'netns': netns, 'mtu': link['mtu']}))
+            out['links'].append(compact({'name': peer['name'], 'netns': peer['netns'], 'mtu': peer_link['mtu']}))
+        item['up'] = primary['up']
+        if peer_link['up'] != link['up']:
+            gatherer.warnings.append(
+                f"veth '{link['name']}' in {where(netns)} is {'up' if link['up'] else 'down'} but its peer '{peer['name']}' in "
+                f"{where(peer['netns'])} is {'up' if peer_link['up'] else 'down'}; the veth module brings both ends up or down "
+                f"together, so the topology says up: {str(item['up']).lower()} for both")
+        out['veths'].append(compact(item))
 
     def predict_fresh(self, forecast) -> Change | None:
         if self.params['state'] == 'absent':

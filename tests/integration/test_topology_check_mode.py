@@ -15,8 +15,11 @@ import pytest
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._kinds import KINDS
 
+import test_topology
 from harness import ip, links, run_module
-from test_topology import names, seed_lab  # noqa: F401  (names is a fixture)
+from test_topology import seed_lab
+
+names = test_topology.names  # the same fixture: namespaces unique to the test, deleted afterwards
 
 UNKNOWN = {cls.kind: cls.PREDICTED_UNKNOWN for _key, cls in KINDS}
 
@@ -67,7 +70,7 @@ def hub_and_spoke(hub: str, sites: list[str]) -> dict:
 
 
 @pytest.mark.tunnel
-def test_lab_purge_and_teardown_are_predicted_item_by_item(names):  # noqa: F811
+def test_lab_purge_and_teardown_are_predicted_item_by_item(names):
     ns1, ns2, router = names(3)
     topo = seed_lab(ns1, ns2, router)
     built = check_then_real(topo)
@@ -90,7 +93,7 @@ def test_lab_purge_and_teardown_are_predicted_item_by_item(names):  # noqa: F811
     assert gone['counts'] == {'created': 0, 'updated': 0, 'removed': 3}
 
 
-def test_hub_and_spoke_of_ten_sites_is_predicted_item_by_item(names):  # noqa: F811
+def test_hub_and_spoke_of_ten_sites_is_predicted_item_by_item(names):
     hub, *sites = names(8) + names(3)
     topo = hub_and_spoke(hub, sites)
     built = check_then_real(topo)
