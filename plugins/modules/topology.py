@@ -50,9 +50,10 @@ options:
   tunnels:
     description:
       - ipip, gre, sit, isatap and vti tunnels; each item takes the options of M(linuxnet.tunnels.tunnel)
-        (C(name), C(netns), C(mode), C(local), C(remote), C(dev), C(ttl), C(tos), C(pmtudisc), C(key), ...).
+        (C(name), C(netns), C(mode), C(local), C(remote), C(dev), C(ttl), C(tos), C(pmtudisc), C(key), ...),
+        or is just the name (of a tunnel with the module's defaults, in the namespace Ansible runs in).
     type: list
-    elements: dict
+    elements: raw
     default: []
   links:
     description:
