@@ -57,7 +57,7 @@ class Step:
 
     def run(self, log=None) -> None:
         where = ' (inside User-Mode Linux)' if self.uml else ''
-        shown = ['pytest', *self.cmd[5:]] if self.junit else self.cmd  # not the interpreter and JUnit options
+        shown = ['pytest', *self.cmd[6:]] if self.junit else self.cmd  # not the interpreter and JUnit options
         say(bold(f'\n==> {self.name}: {shlex.join(shown)}{where}'), log)
         cmd = self.cmd
         if self.uml:
