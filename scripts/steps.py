@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
         wanted += ALIASES.get(word, [word])
     started = time.monotonic()
     root = os.path.join(REPO, 'tests', 'output', 'linuxnet')
-    # Each run has a directory of its own (two runs in one checkout must not mix), `latest`, and the five newest are kept.
+    # Each run has a directory of its own (two runs in one checkout must not mix), `latest`; the five newest are kept.
     out = os.path.join(root, f'run-{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}')
     os.makedirs(f'{out}/junit')
     os.makedirs(f'{out}/logs')
@@ -155,7 +155,8 @@ def main(argv: list[str]) -> int:
         os.remove(f'{root}/latest')
     os.symlink(os.path.basename(out), f'{root}/latest')
     for old in sorted(glob.glob(f'{root}/run-*'), key=os.path.getmtime)[:-5]:
-        shutil.rmtree(old, ignore_errors=True)
+        if not os.path.exists(f'/proc/{old.rsplit("-", 1)[1]}'):  # not a run still going
+            shutil.rmtree(old, ignore_errors=True)
     os.environ['LINUXNET_TEST_OUTPUT'] = out  # tests/tooling keep reports there
 
     steps = plan(wanted, out)
