@@ -10,6 +10,7 @@ ansible-doc and ansible-builder from there only.
 
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import tarfile
@@ -49,7 +50,7 @@ def test_tarball_holds_the_collection_and_no_tooling(built):
 
 
 def _files(folder: str) -> list[str]:
-    return [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(REPO, folder)) for f in fs if '__pycache__' not in d]
+    return [p for p in glob.glob(f'{REPO}/{folder}/**/*', recursive=True) if os.path.isfile(p) and '__pycache__' not in p]
 
 
 def test_every_module_is_listed_and_renders(built):
