@@ -63,9 +63,9 @@ class Step:
         if self.uml:
             cmd = [f'{REPO}/scripts/uml-run', '--timeout', UML_TIMEOUT['pytest' if self.junit else 'molecule'], '--', *cmd]
         start = time.monotonic()
-        # A background step gets a session of its own, so that an interrupt can end its whole kernel.
+        # A session of its own: an interrupt ends the step's whole process tree (and kernel).
         proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=log and subprocess.STDOUT,
-                                start_new_session=log is not None)
+                                start_new_session=True)
         RUNNING.add(proc)
         rc = proc.wait()
         RUNNING.discard(proc)
@@ -184,10 +184,7 @@ def main(argv: list[str]) -> int:
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list(RUNNING):  # scripts/uml-run ends its kernel on TERM
             with contextlib.suppress(ProcessLookupError):
-                if os.getpgid(proc.pid) == os.getpgrp():
-                    proc.terminate()
-                else:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGTERM)
         return 130
 
     say(bold('\n==================== summary ===================='))
