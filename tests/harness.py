@@ -17,6 +17,8 @@ import uuid
 
 from ansible.module_utils.testing import patch_module_args
 
+import kernel_state
+
 PREFIX = 'lt'
 
 
@@ -91,25 +93,16 @@ def routes(netns: str | None = None, *selector: str) -> list[dict]:
     return ip_json('route', 'show', *selector, netns=netns)
 
 
-def list_netns() -> list[str]:
-    return sorted(entry['name'] for entry in ip_json('netns', 'list'))
+list_netns = kernel_state.list_netns
 
 
-def kernel_snapshot(namespaces: list[str] | None = None) -> dict:
-    """Everything a failed task must leave untouched, for before/after comparison."""
-    snap: dict = {'netns': list_netns()}
-    for ns in namespaces if namespaces is not None else snap['netns']:
-        snap[ns] = {
-            'links': sorted((link['ifname'], link.get('mtu'), tuple(link.get('flags', []))) for link in ip_json('-d', 'link', 'show', netns=ns)),
-            'addrs': sorted(json.dumps(a, sort_keys=True) for a in ip_json('addr', 'show', netns=ns)),
-            'routes': sorted(json.dumps(r, sort_keys=True) for r in ip_json('route', 'show', 'table', 'all', netns=ns)),
-        }
-    return snap
+# Everything a failed task must leave untouched, for before/after comparison.
+kernel_snapshot = kernel_state.snapshot
 
 
 def snapshot(*namespaces: str) -> dict:
     """kernel_snapshot of just these namespaces: tests running beside us add and remove theirs."""
-    snap = kernel_snapshot(list(namespaces))
+    snap = kernel_state.snapshot(namespaces)
     snap['netns'] = sorted(set(snap['netns']) & set(namespaces))
     return snap
 

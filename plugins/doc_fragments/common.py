@@ -37,3 +37,20 @@ attributes:
     support: full
     platforms: linux
 '''
+
+    # The modules that only read (net_info, ping): list it before common.attributes, whose
+    # descriptions it keeps and whose support levels it replaces.
+    INFO_MODULE = r'''
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The module changes nothing, so check mode runs it just the same and returns real results.
+  diff_mode:
+    support: N/A
+    details:
+      - The module changes nothing.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second run indicates no change.
+    support: full
+'''

@@ -48,19 +48,9 @@ options:
       - They are never part of RV(topology); the address that made them brings them back.
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The module only reads; check mode returns the same facts.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - linuxnet.tunnels.common.info_module
+  - linuxnet.tunnels.common.attributes
 requirements:
   - pyroute2 >= 0.9.7 on the managed node
   - "root privileges (C(become: true)) to enter network namespaces"

@@ -74,19 +74,9 @@ options:
         (test RV(received) afterwards).
     type: float
     default: 0
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - Pinging changes nothing, so in check mode the module sends the echo requests just the same and returns real results.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - linuxnet.tunnels.common.info_module
+  - linuxnet.tunnels.common.attributes
 requirements:
   - pyroute2 >= 0.9.7 on the managed node (to enter the namespace)
   - "root privileges (C(become: true)), for the raw ICMP socket and to enter a namespace"

@@ -1,11 +1,13 @@
 # Copyright (c) linuxnet.tunnels contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The roles' public interface: argument specs, defaults, prefixes, modules used."""
+"""The roles' public interface: argument specs, defaults, prefixes, options read, modules used."""
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -77,14 +79,20 @@ def test_only_collection_modules_touch_the_kernel(role):
         assert task.get('changed_when') is not False, task.get('name')
 
 
-def test_ipip_lab_walkthrough_defaults():
-    d = load('roles', 'ipip_lab', 'defaults', 'main.yml')
-    assert (d['ipip_lab_ns1'], d['ipip_lab_ns2'], d['ipip_lab_router_netns']) == ('ns1', 'ns2', 'ipip-router')
-    assert (d['ipip_lab_v1'], d['ipip_lab_v1_peer'], d['ipip_lab_v2'], d['ipip_lab_v2_peer']) == ('v1', 'v1-P', 'v2', 'v2-P')
-    assert (d['ipip_lab_v1_address'], d['ipip_lab_v1_peer_address']) == ('10.10.10.2/24', '10.10.10.1/24')
-    assert (d['ipip_lab_v2_address'], d['ipip_lab_v2_peer_address']) == ('10.10.20.2/24', '10.10.20.1/24')
-    assert (d['ipip_lab_ns1_tunnel'], d['ipip_lab_ns2_tunnel']) == ('tunl', 'tunr')
-    assert (d['ipip_lab_ns1_tunnel_address'], d['ipip_lab_ns2_tunnel_address']) == ('10.10.100.10', '10.10.200.10')
+@pytest.mark.parametrize('role', ROLES)
+def test_every_option_is_read_and_every_variable_specified(role):
+    """A documented option nothing reads, or a role variable read but not in the spec (a typo), fails."""
+    options = set(load('roles', role, 'meta', 'argument_specs.yml')['argument_specs']['main']['options'])
+    text = ''
+    for folder in ('tasks', 'vars', 'templates', 'handlers'):
+        for path in glob.glob(os.path.join(REPO, 'roles', role, folder, '**', '*'), recursive=True):
+            if os.path.isfile(path):
+                with open(path, encoding='utf-8') as fh:
+                    text += fh.read()
+    registered = {task['register'] for task in tasks_of(role) if 'register' in task}
+    read = set(re.findall(rf'(?<!\w){role}_\w+', text)) - registered
+    assert sorted(options - read) == [], 'specified but never read'
+    assert sorted(read - options) == [], 'read but not in meta/argument_specs.yml'
 
 
 def test_playbooks_syntax():

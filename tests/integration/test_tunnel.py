@@ -10,13 +10,13 @@ Every check reads the kernel out of band with `ip -d -j link show`.
 from __future__ import annotations
 
 import ipaddress
-import json
 import subprocess
 import time
 
 import pytest
 
 from harness import assert_failed, assert_rhythm, ip, ip_json, kernel_snapshot, links, list_netns, rhythm, run_module, unique
+from kernel_state import FALLBACK
 
 tunnel = pytest.mark.tunnel
 MODES = ['ipip', 'gre', 'sit', 'isatap', 'vti']
@@ -58,17 +58,9 @@ def oob(name: str, netns: str | None = None) -> dict | None:
     }
 
 
-FALLBACK = ('tunl0', 'gre0', 'gretap0', 'erspan0', 'sit0', 'ip_vti0')
-
-
 def snapshot(ns: str) -> dict:
-    """kernel_snapshot of one namespace without the fallback devices, which
-    the kernel adds to every namespace when a test first loads a tunnel module.
-    (Not the host-wide namespace list: other test runs change it meanwhile.)"""
-    snap = kernel_snapshot([ns])[ns]
-    snap['links'] = [l for l in snap['links'] if l[0] not in FALLBACK]
-    snap['addrs'] = [a for a in snap['addrs'] if json.loads(a)['ifname'] not in FALLBACK]
-    return snap
+    """kernel_snapshot of one namespace (not the host-wide namespace list: other test runs change it meanwhile)."""
+    return kernel_snapshot([ns])[ns]
 
 
 def module_rhythm(params: dict, changes: bool = True) -> list[dict]:

@@ -25,18 +25,12 @@ import time
 
 import yaml
 
-from harness import ip, list_netns
+import kernel_state
+from harness import ip
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 HERE = os.path.dirname(os.path.abspath(__file__))
 IN_UML = os.environ.get('UML_RUN_GUEST') == '1'
-FORWARDING_KEYS = (
-    'net/ipv4/ip_forward',
-    'net/ipv4/conf/all/forwarding',
-    'net/ipv4/conf/default/forwarding',
-    'net/ipv6/conf/all/forwarding',
-    'net/ipv6/conf/default/forwarding',
-)
 
 
 def load_table(name: str):
@@ -47,81 +41,22 @@ def load_table(name: str):
 # ---------------------------------------------------------------------------
 # kernel state
 
-def namespace_state(netns: str | None) -> dict:
-    """Links, addresses and routes of one namespace (None: the current one)."""
-    def clean(entry: dict) -> str:
-        # Counters and timers move on their own; they are not state.
-        entry = {k: v for k, v in entry.items() if k not in ('stats', 'stats64')}
-        for info in entry.get('addr_info', []):
-            info.pop('valid_life_time', None)
-            info.pop('preferred_life_time', None)
-        return json.dumps(entry, sort_keys=True)
-
-    # One `ip` process per namespace (-batch): each costs 0.1-0.2 s under User-Mode Linux.
-    cmd = ['ip'] + (['-n', netns] if netns else []) + ['-d', '-j', '-batch', '-']
-    proc = subprocess.run(cmd, input='link show\naddr show\nroute show table all\n', capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        return {'error': proc.stderr.strip()}
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    link_list, addr_list, route_list = (json.loads(line) for line in lines)
-    return {
-        'links': sorted(
-            (l['ifname'], l.get('mtu'), tuple(l.get('flags', [])), (l.get('linkinfo') or {}).get('info_kind'),
-             json.dumps((l.get('linkinfo') or {}).get('info_data'), sort_keys=True))
-            for l in link_list
-        ),
-        'addrs': sorted(clean(a) for a in addr_list),
-        'routes': sorted(clean(r) for r in route_list),
-    }
-
-
-def forwarding() -> dict:
-    """The current namespace's forwarding switches (read only)."""
-    out = {}
-    for key in FORWARDING_KEYS:
-        try:
-            with open(f'/proc/sys/{key}', encoding='ascii') as fh:
-                out[key] = fh.read().strip()
-        except OSError:
-            out[key] = None
-    return out
-
-
 def snapshot(names: list[str] | tuple = ()) -> dict:
-    """Everything a run must leave untouched.
+    """Everything a run must leave untouched (tests/kernel_state.py).
 
     Under User-Mode Linux: every namespace and the current one. Natively: the
     namespaces in `names` (existing or not) and the host's namespace, read only.
     """
-    existing = list_netns()
     if IN_UML:
-        wanted = existing
-    else:
-        wanted = sorted(n for n in set(names) if n in existing)
-    snap: dict = {
-        'netns': existing if IN_UML else sorted(n for n in existing if n in set(names)),
-        'current': namespace_state(None),
-        'forwarding': forwarding(),
-    }
-    for ns in wanted:
-        snap[f'ns:{ns}'] = namespace_state(ns)
+        return kernel_state.snapshot(current=True)
+    snap = kernel_state.snapshot(names, current=True)
+    snap['netns'] = sorted(set(snap['netns']) & set(names))
     return snap
 
 
 def diff_snapshots(before: dict, after: dict) -> str:
     """A readable account of what changed ('' when nothing did)."""
-    lines = []
-    for key in sorted(set(before) | set(after)):
-        b, a = before.get(key), after.get(key)
-        if b == a:
-            continue
-        if isinstance(b, dict) and isinstance(a, dict):
-            for sub in sorted(set(b) | set(a)):
-                if b.get(sub) != a.get(sub):
-                    lines.append(f'{key}.{sub}: {b.get(sub)!r} -> {a.get(sub)!r}')
-        else:
-            lines.append(f'{key}: {b!r} -> {a!r}')
-    return '\n'.join(lines)
+    return '\n'.join(kernel_state.differences(before, after))
 
 
 def wait_link_gone(name: str, netns: str | None, timeout: float = 3.0) -> None:
