@@ -362,6 +362,7 @@ class NetemResource(Resource):
         super().__init__(nl, params)
         self.declared: dict = {}
         self.index: int | None = None  # of the link, as the last plan read it
+        self.wanted: dict | None = None  # the netem values the last plan decided on
 
     def identity(self) -> str:
         return str(self.params['dev'])
@@ -427,7 +428,7 @@ class NetemResource(Resource):
         else:
             raise ResourceError(f"dev: link '{dev}' in {where(self.netns)} has a {root.kind} qdisc {handle_text(root.handle)} "
                                 'at its root, set up by something else; force: true replaces it with netem')
-        wanted = settle(dict(base, **self.declared), self.declared)
+        wanted = self.wanted = settle(dict(base, **self.declared), self.declared)
         changed = differs(base, wanted)
         if action == UPDATE and not changed:
             return None
@@ -440,22 +441,20 @@ class NetemResource(Resource):
     # ---- writing -------------------------------------------------------
 
     def apply(self, change: Change) -> None:
+        if self.index is None:  # planned before the link existed (a topology's check run)
+            self.plan_state()
         dev = self.params['dev']
-        root = self._root()  # again: the plan may predate the link (topology)
-        if root is None:
-            raise ResourceError(f"dev: link '{dev}' does not exist in {where(self.netns)}")
         if change.action == DELETE:
-            self.remove()
-            return
-        base = root.values if root.values is not None else DEFAULTS
-        wanted = settle(dict(base, **self.declared), self.declared)
-        with kernel_call(f"could not set the impairments of link '{dev}' in {where(self.netns)}"):
-            self.nl(self.netns).change_qdisc('replace', root_request(self.index, wanted))
+            self._send('del', f"could not remove the impairments of link '{dev}' in {where(self.netns)}")
+        else:
+            self._send('replace', f"could not set the impairments of link '{dev}' in {where(self.netns)}", self.wanted)
 
     def remove(self) -> None:
         """Delete the root netem qdisc; the kernel puts the link's default one back."""
         root = self._root()
-        if root is None or root.values is None:
-            return
-        with kernel_call(f"could not remove the impairments of link '{self.params['dev']}' in {where(self.netns)}"):
-            self.nl(self.netns).change_qdisc('del', root_request(self.index))
+        if root is not None and root.values is not None:
+            self._send('del', f"could not remove the impairments of link '{self.params['dev']}' in {where(self.netns)}")
+
+    def _send(self, command: str, action: str, values: dict | None = None) -> None:
+        with kernel_call(action):
+            self.nl(self.netns).change_qdisc(command, root_request(self.index, values))
