@@ -16,8 +16,8 @@ description:
   - Values are written as for C(tc) (V(20ms), V(10mbit), V(0.5%)) or as plain numbers. They are compared with what
     the kernel holds within the kernel's resolution (64 ns for times, 1/2^32 for percentages, one byte per second for
     rates), so a second run reports no change.
-  - An option left out keeps the value the link has (on a link without netem, the default of a new qdisc:
-    no impairment, O(limit=1000)). Tasks that each declare some impairments of one link add up; set a value
+  - An option left out keeps the value the link has (on a link without netem, the default of a new qdisc, which is
+    no impairment and O(limit=1000)). Tasks that each declare some impairments of one link add up; set a value
     to V(0) to take one impairment away, or use O(state=absent) to take them all away.
   - netem acts on the packets a link B(sends). To impair both directions, impair both ends of a veth pair.
   - A link whose root holds another queueing discipline that something else set up (C(htb), C(tbf), C(fq_codel) added
@@ -39,7 +39,7 @@ options:
     type: raw
   jitter:
     description:
-      - Random variation of O(delay), in the same units: each packet is delayed by O(delay) plus or minus up to O(jitter).
+      - Random variation of O(delay), in the same units; each packet is delayed by O(delay) plus or minus up to O(jitter).
       - Jitter larger than the delay lets packets overtake each other.
     type: raw
   delay_correlation:
@@ -48,7 +48,7 @@ options:
     type: raw
   loss:
     description:
-      - Share of packets dropped at random, as a percentage from V(0%) to V(100%) (V(0.5%), V(0.5) and V(0.5%) are the same).
+      - Share of packets dropped at random, as a percentage from V(0%) to V(100%) (V(0.5%) and V(0.5) are the same).
     type: raw
   loss_correlation:
     description:
