@@ -328,12 +328,19 @@ class RootQdisc:
 
     @classmethod
     def of(cls, messages) -> RootQdisc:
-        for msg in messages:
-            if msg['parent'] == TC_H_ROOT:
-                kind = msg.get_attr('TCA_KIND')
-                values = from_options(msg.get_attr('TCA_OPTIONS')) if kind == 'netem' else None
-                return cls(kind, msg['handle'], values)
-        return cls(None, 0, None)
+        """The root qdisc among one link's qdiscs."""
+        return next(iter(roots(messages).values()), cls(None, 0, None))
+
+
+def roots(messages) -> dict[int, RootQdisc]:
+    """The root qdisc of each link in a qdisc dump, by link index (children and ingress left out)."""
+    out = {}
+    for msg in messages:
+        if msg['parent'] == TC_H_ROOT:
+            kind = msg.get_attr('TCA_KIND')
+            values = from_options(msg.get_attr('TCA_OPTIONS')) if kind == 'netem' else None
+            out[msg['index']] = RootQdisc(kind, msg['handle'], values)
+    return out
 
 
 class NetemResource(Resource):
@@ -436,7 +443,9 @@ class NetemResource(Resource):
         if action != UPDATE:
             after['handle'] = None  # the kernel picks it
         before = self._public(root, root.values) if self.nl.readable(self.netns) else None
-        return Change(self.kind, self.name, action, before, after, [n for n in changed if n in PARAMETERS], note)
+        # A new qdisc lists no attributes, like every creation.
+        attributes = [] if action == CREATE else [name for name in changed if name in PARAMETERS]
+        return Change(self.kind, self.name, action, before, after, attributes, note)
 
     # ---- writing -------------------------------------------------------
 

@@ -255,11 +255,11 @@ class Session:
         else:
             self._request(msg, RTM_DELADDR, flags=NLM_F_ACK)
 
-    def qdiscs(self, index: int) -> list:
-        """The qdiscs of link `index` (an RTM_GETQDISC dump, filtered here), TCA_OPTIONS decoded by kind."""
+    def qdiscs(self, index: int = 0) -> list:
+        """The qdiscs of link `index` (0: of every link), TCA_OPTIONS decoded by kind; filtered here."""
         msg = tcmsg()
         msg['index'] = index
-        return [m for m in self._request(msg, RTM_GETQDISC, dump=True) if m['index'] == index]
+        return [m for m in self._request(msg, RTM_GETQDISC, dump=True) if not index or m['index'] == index]
 
     def change_qdisc(self, command: str, msg) -> None:
         """'replace' (create, or change in place when the kind matches) or 'del' the qdisc a tcmsg names.

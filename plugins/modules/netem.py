@@ -231,7 +231,7 @@ action:
   type: str
   sample: update
 attributes:
-  description: The impairments that differed.
+  description: The impairments that differed, for V(update) and V(replace).
   returned: changed, when impairments differed
   type: list
   elements: str

@@ -263,7 +263,7 @@ def netem(**values):
 
 def test_plan_create_on_default_qdisc():
     change = plan(NOQUEUE, dev='v1', delay='50ms', loss='10%')
-    assert change.action == CREATE and change.attributes == ['delay', 'loss']
+    assert change.action == CREATE and change.attributes == []
     assert change.after['delay'] == '50ms' and change.after['loss'] == '10%' and change.after['limit'] == 1000
     assert change.before == {'dev': 'v1', 'netns': None, 'present': False, 'qdisc': 'noqueue', 'handle': '0:'}
 
