@@ -200,44 +200,34 @@ def differs(current: dict, wanted: dict) -> list[str]:
 
 # ---- back to people's units -------------------------------------------------
 
-def _shortest(value: float, unit: str, back) -> str | None:
-    """The fewest decimals (up to 9) of value that back() turns into the same kernel value."""
+def _shortest(value: float, unit: str, same) -> str:
+    """value with the fewest decimals (at most 9) that same() accepts as the same kernel value."""
+    text = ''
     for digits in range(10):
         text = f'{value:.{digits}f}'
-        if back(float(text)):
-            return text + unit
-    return None
+        if same(float(text)):
+            break
+    return text + unit
 
 
 def format_time(tick_count: int) -> str:
-    """'50ms', '1.5s', '500us': the largest unit that keeps the value at 1 or more."""
-    ns = tick_count * NS_PER_TICK
+    """'50ms', '1.5s', '500us': in the largest unit that keeps the value at 1 or more."""
     if tick_count == 0:
         return '0ms'
-    for unit in ('s', 'ms', 'us'):
-        value = ns / TIME_UNITS[unit]
-        if value >= 1:
-            text = _shortest(value, unit, lambda v, u=unit: ticks(round(v * TIME_UNITS[u])) == tick_count)
-            if text is not None:
-                return text
-    return f'{ns}ns'
+    ns = tick_count * NS_PER_TICK
+    unit = next(name for name in ('s', 'ms', 'us', 'ns') if ns >= TIME_UNITS[name])
+    return _shortest(ns / TIME_UNITS[unit], unit, lambda value: ticks(round(value * TIME_UNITS[unit])) == tick_count)
 
 
 def format_percent(u32: int) -> str:
-    text = _shortest(u32 * 100 / U32_MAX, '%', lambda v: abs(fraction(v) - u32) <= 1)
-    return text or f'{u32 * 100 / U32_MAX}%'
+    return _shortest(u32 * 100 / U32_MAX, '%', lambda value: abs(fraction(value) - u32) <= 1)
 
 
 def format_rate(byte_rate: int) -> str:
     """'10mbit', '800kbit': bits per second in the largest decimal unit that keeps the value at 1 or more."""
     bits = byte_rate * 8
-    for unit in ('tbit', 'gbit', 'mbit', 'kbit'):
-        value = bits / RATE_UNITS[unit]
-        if value >= 1:
-            text = _shortest(value, unit, lambda v, u=unit: rate_bytes(v * RATE_UNITS[u]) == byte_rate)
-            if text is not None:
-                return text
-    return f'{bits}bit'
+    unit = next((name for name in ('tbit', 'gbit', 'mbit', 'kbit') if bits >= RATE_UNITS[name]), 'bit')
+    return _shortest(bits / RATE_UNITS[unit], unit, lambda value: rate_bytes(value * RATE_UNITS[unit]) == byte_rate)
 
 
 def human(values: dict) -> dict:

@@ -295,3 +295,18 @@ def test_root_qdisc_ignores_children_and_ingress():
     messages = [FakeMessage(0xFFFFFFF1, 0xFFFF0000, 'ingress'), FakeMessage(0x10001, 0x20000, 'netem', to_options(DEFAULTS))] + HTB
     root = RootQdisc.of(messages)
     assert (root.kind, root.handle, root.values) == ('htb', 0x10000, None)
+
+
+@pytest.mark.parametrize('kernel', [1, 7, 15, 16, 1000, 7812, 781250, 23445312, 10 ** 9, U32_MAX])
+def test_every_kernel_time_reads_back_the_same(kernel):
+    assert ticks(parse_time('delay', format_time(kernel))) == kernel
+
+
+@pytest.mark.parametrize('kernel', [1, 2, 3, 12345, 2 ** 31, 2 ** 31 + 7, U32_MAX - 1, U32_MAX])
+def test_every_kernel_percentage_reads_back_within_one_unit(kernel):
+    assert abs(fraction(parse_percent('loss', format_percent(kernel))) - kernel) <= 1
+
+
+@pytest.mark.parametrize('kernel', [1, 124, 125, 1_250_001, 123_456_789, U32_MAX])
+def test_every_kernel_rate_reads_back_the_same(kernel):
+    assert rate_bytes(parse_rate('rate', format_rate(kernel))) == kernel
