@@ -91,7 +91,7 @@ def _number(option: str, value, what: str) -> tuple[float, str]:
             raise ResourceError(f"{option}: '{value}' is not {what}")
         number, unit = float(match.group(1)), match.group(2).lower()
     else:
-        number, unit = float(value), ''
+        number, unit = (float(value) if abs(value) < 1e300 else math.inf), ''
     if not math.isfinite(number):
         raise ResourceError(f'{option}: {value!r} is not {what}')
     if number < 0:

@@ -47,6 +47,7 @@ def test_parse_time(value, ns):
     ('-5ms', ['delay', 'negative']), (-1, ['delay', 'negative']), ('5 parsecs', ['delay', "unknown unit 'parsecs'"]),
     ('5%', ['delay', "unknown unit '%'"]), ('fast', ['delay', 'not a time']), ('', ['delay', 'not a time']),
     (True, ['delay', 'not a time']), ([5], ['delay', 'not a time']), (float('inf'), ['delay', 'not a time']),
+    (10 ** 400, ['delay', 'not a time']), ('1e400ms', ['delay', 'not a time']),
     ('300s', ['delay', 'longer than netem can delay']),
 ])
 def test_parse_time_refused(value, words):
