@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY_NAME
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import link_state, netns_of_nsid
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netem import human, impairments, roots
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     FALLBACK_DEVICES,
     NETNS_RUN_DIR,
@@ -57,7 +58,7 @@ LEARNED_PROTOS = {1: 'redirect', RTPROT_KERNEL: 'kernel', 9: 'ra'}
 PROTO_NAMES = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 9: 'ra', 16: 'dhcp'}
 LOOPBACK_ADDRESSES = frozenset(('127.0.0.1/8', '::1/128'))
 LINK_LOCAL = ipaddress.ip_network('fe80::/10')
-TOPOLOGY_KEYS = ('namespaces', 'veths', 'links', 'addresses', 'routes', 'sysctls', 'tunnels')
+TOPOLOGY_KEYS = ('namespaces', 'veths', 'links', 'addresses', 'routes', 'sysctls', 'tunnels', 'impairments')
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -106,6 +107,7 @@ class Space:
     names: dict = field(default_factory=dict)  # ifindex -> ifname
     sysctls: dict = field(default_factory=dict)
     peer_netns: dict = field(default_factory=dict)  # ifindex of a veth -> (found, netns of its peer)
+    netem: dict = field(default_factory=dict)  # ifindex -> netem values of the links with netem at their root
 
 
 class Gatherer:
@@ -161,6 +163,7 @@ class Gatherer:
             space.links = session.links()
             space.addrs = session.addresses()
             space.routes = session.routes()
+            space.netem = {index: root.values for index, root in roots(session.qdiscs()).items() if root.values is not None}
         space.names = {msg['index']: msg.get('ifname') for msg in space.links}
         # Where a veth peer may be: named namespaces first, as the current one may have a name too.
         others = [name for name in list_netns() if name != netns] + ([None] if netns is not None else [])
@@ -285,6 +288,7 @@ class Gatherer:
             'addresses': addresses,
             'routes': routes,
             'sysctls': space.sysctls,
+            'impairments': [dict({'dev': space.names.get(index)}, **human(values)) for index, values in space.netem.items()],
         }
 
     # ---- topology view -----------------------------------------------------
@@ -310,6 +314,9 @@ class Gatherer:
                     }))
             for name, value in info['sysctls'].items():
                 out['sysctls'].append(_compact({'name': name, 'value': value, 'netns': netns}))
+        for netns, space in self.spaces.items():
+            for index, values in space.netem.items():
+                out['impairments'].append(_compact(dict({'dev': space.names.get(index), 'netns': netns}, **impairments(values))))
         return out
 
     def _topology_links(self, out: dict, netns: str | None, info: dict, seen: set) -> None:

@@ -359,10 +359,25 @@ class NetemResource(Resource):
         super().__init__(nl, params)
         self.declared: dict = {}
         self.index: int | None = None  # of the link, as the last plan read it
-        self.wanted: dict | None = None  # the netem values the last plan decided on
+        self.target: dict | None = None  # the netem values the last plan decided on
 
-    def identity(self) -> str:
+    # ---- its place in a topology -----------------------------------------
+
+    PREDICTED_UNKNOWN = ('handle',)  # the kernel picks a new qdisc's handle
+
+    def display_name(self) -> str:
         return str(self.params['dev'])
+
+    def key(self) -> tuple:
+        return (self.netns, self.params['dev'])
+
+    def uses(self) -> list[tuple]:
+        return [(self.netns, self.params['dev'])]
+
+    def wanted(self) -> dict:
+        """The state of a link that had no netem: the declared impairments over a new qdisc's."""
+        values = settle(dict(DEFAULTS, **self.declared), self.declared)
+        return dict(self._public(None, values), qdisc='netem')
 
     def validate(self) -> None:
         check_ifname(self.params['dev'], 'dev')
@@ -396,9 +411,6 @@ class NetemResource(Resource):
 
     def plan_state(self) -> Change | None:
         dev = self.params['dev']
-        if not self.nl.readable(self.netns):
-            # The namespace is about to be made (topology): its links start with the default qdisc.
-            return None if self.params['state'] == 'absent' else self._plan_present(RootQdisc(None, 0, None))
         root = self._root()
         if root is None:
             if self.params['state'] == 'absent':
@@ -425,28 +437,24 @@ class NetemResource(Resource):
         else:
             raise ResourceError(f"dev: link '{dev}' in {where(self.netns)} has a {root.kind} qdisc {handle_text(root.handle)} "
                                 'at its root, set up by something else; force: true replaces it with netem')
-        wanted = self.wanted = settle(dict(base, **self.declared), self.declared)
-        changed = differs(base, wanted)
+        target = self.target = settle(dict(base, **self.declared), self.declared)
+        changed = differs(base, target)
         if action == UPDATE and not changed:
             return None
-        after = self._public(RootQdisc('netem', root.handle if action == UPDATE else 0, wanted), wanted)
-        if action != UPDATE:
-            after['handle'] = None  # the kernel picks it
-        before = self._public(root, root.values) if self.nl.readable(self.netns) else None
+        after = self._public(RootQdisc('netem', root.handle, target), target) if action == UPDATE else self.wanted()
         # A new qdisc lists no attributes, like every creation.
         attributes = [] if action == CREATE else [name for name in changed if name in PARAMETERS]
-        return Change(self.kind, self.name, action, before, after, attributes, note)
+        return Change(self.kind, self.name, action, self._public(root, root.values), after, attributes, note)
 
     # ---- writing -------------------------------------------------------
 
     def apply(self, change: Change) -> None:
-        if self.index is None:  # planned before the link existed (a topology's check run)
-            self.plan_state()
+        # The plan has just read the link (converge() plans right before it applies).
         dev = self.params['dev']
         if change.action == DELETE:
             self._send('del', f"could not remove the impairments of link '{dev}' in {where(self.netns)}")
         else:
-            self._send('replace', f"could not set the impairments of link '{dev}' in {where(self.netns)}", self.wanted)
+            self._send('replace', f"could not set the impairments of link '{dev}' in {where(self.netns)}", self.target)
 
     def remove(self) -> None:
         """Delete the root netem qdisc; the kernel puts the link's default one back."""

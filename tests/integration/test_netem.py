@@ -298,3 +298,79 @@ def test_absent_on_a_missing_link_or_namespace_does_nothing(lab, router):
         assert not result.get('failed') and not result['changed'], result
         assert result['action'] == 'none'
     assert missing not in list_netns()
+
+
+# ---------------------------------------------------------------------------
+# topology and net_info
+
+
+def four_runs(topo: dict) -> list[dict]:
+    """topology check -> real -> check -> real: changed, changed, unchanged, unchanged; the check run predicts the real one."""
+    results = [run_module('topology', topo, check=check) for check in (True, False, True, False)]
+    for result in results:
+        assert not result.get('failed'), result.get('msg')
+    assert [r['changed'] for r in results] == [True, True, False, False], [r['changes'] for r in results]
+    assert [(c['name'], c['action'], c.get('attributes')) for c in results[0]['changes']] == \
+        [(c['name'], c['action'], c.get('attributes')) for c in results[1]['changes']]
+    return results
+
+
+def test_topology_impairments_and_the_net_info_round_trip(lab, router):
+    ns1, ns2 = lab[0], lab[1]
+    before = tc_qdiscs(router)
+    items = [{'dev': 'v1-P', 'netns': router, 'delay': '50ms', 'loss': '1%'}, {'dev': 'v2-P', 'netns': router, 'rate': '10mbit'}]
+    results = four_runs({'impairments': items})
+    assert [(c['kind'], c['name'], c['action'], c['item']) for c in results[1]['changes']] == [
+        ('netem', f'{router}/v1-P', 'create', 'impairments[0]'), ('netem', f'{router}/v2-P', 'create', 'impairments[1]')]
+    assert tc_root(router, 'v1-P')['options']['delay']['delay'] == pytest.approx(0.05)
+    assert tc_root(router, 'v2-P')['options']['rate']['rate'] == 1_250_000
+
+    info = run_module('net_info', {'namespaces': [ns1, ns2, router]})
+    assert not info.get('failed'), info.get('msg')
+    reported = {i['dev']: i for i in info['namespaces'][router]['impairments']}
+    assert set(reported) == {'v1-P', 'v2-P'} and info['namespaces'][ns1]['impairments'] == []
+    assert (reported['v1-P']['delay'], reported['v1-P']['loss'], reported['v1-P']['rate']) == ('50ms', '1%', '0bit')
+    assert_tc_agrees(router, dict(reported['v2-P'], qdisc='netem', handle=tc_root(router, 'v2-P')['handle']))
+    assert info['topology']['impairments'] == items  # only what differs from a new qdisc
+
+    # The whole lab as net_info reads it goes back through topology unchanged.
+    for check in (True, False):
+        again = run_module('topology', info['topology'], check=check)
+        assert not again.get('failed'), again.get('msg')
+        assert again['changed'] is False, again['changes']
+
+    gone = four_runs({'impairments': items, 'state': 'absent'})
+    assert [c['action'] for c in gone[1]['changes']] == ['delete', 'delete']
+    assert tc_qdiscs(router) == before
+
+
+def test_topology_builds_a_lab_with_a_delay_on_a_link_it_makes():
+    ns1, ns2, router = unique('t1'), unique('t2'), unique('tr')
+    topo = {
+        'namespaces': [{'name': ns1}, {'name': ns2}, {'name': router}],
+        'veths': [{'name': 'v1', 'netns': ns1, 'peer': 'v1-P', 'peer_netns': router},
+                  {'name': 'v2', 'netns': ns2, 'peer': 'v2-P', 'peer_netns': router}],
+        'addresses': [{'dev': 'v1', 'netns': ns1, 'address': '10.10.10.2/24'}, {'dev': 'v1-P', 'netns': router, 'address': '10.10.10.1/24'},
+                      {'dev': 'v2', 'netns': ns2, 'address': '10.10.20.2/24'}, {'dev': 'v2-P', 'netns': router, 'address': '10.10.20.1/24'}],
+        'routes': [{'dest': '10.10.20.0/24', 'gateway': '10.10.10.1', 'netns': ns1},
+                   {'dest': '10.10.10.0/24', 'gateway': '10.10.20.1', 'netns': ns2}],
+        'sysctls': [{'name': 'net.ipv4.ip_forward', 'value': '1', 'netns': router}],
+        'impairments': [{'dev': 'v1-P', 'netns': router, 'delay': '50ms'}],
+    }
+    try:
+        results = four_runs(topo)
+        assert ('netem', f'{router}/v1-P', 'create') in [(c['kind'], c['name'], c['action']) for c in results[1]['changes']]
+        assert tc_root(router, 'v1-P')['kind'] == 'netem'
+        delayed = run_module('ping', {'dest': '10.10.20.2', 'netns': ns1, 'count': 3, 'interval': 0.1, 'timeout': 3})
+        assert delayed['received'] == 3 and delayed['rtt_min'] >= 50, delayed
+        # A changed delay is an update of that item alone.
+        topo['impairments'][0]['delay'] = '10ms'
+        changed = four_runs(topo)
+        assert [(c['kind'], c['action'], c.get('attributes')) for c in changed[1]['changes']] == [('netem', 'update', ['delay'])]
+        removed = run_module('topology', dict(topo, state='absent'))
+        assert not removed.get('failed') and removed['changed'], removed.get('msg')
+        assert not {ns1, ns2, router} & set(list_netns())
+    finally:
+        for ns in (ns1, ns2, router):
+            ip('netns', 'del', ns, check=False)
+
