@@ -19,6 +19,7 @@ import textwrap
 import pytest
 
 from harness import assert_failed, assert_rhythm, ip, list_netns, rhythm, run_module, unique
+from reliability.common import lab_topology
 
 pytestmark = pytest.mark.tunnel
 
@@ -374,3 +375,20 @@ def test_topology_builds_a_lab_with_a_delay_on_a_link_it_makes():
         for ns in (ns1, ns2, router):
             ip('netns', 'del', ns, check=False)
 
+
+def test_the_lab_role_puts_its_impairments_in_its_topology():
+    """ipip_lab_impairments as the ipip_lab role renders it: an item without netns is on the router."""
+    names = {'ipip_lab_ns1': unique('l1'), 'ipip_lab_ns2': unique('l2'), 'ipip_lab_router_netns': unique('lr')}
+    router = names['ipip_lab_router_netns']
+    topo = lab_topology(dict(names, ipip_lab_impairments=[{'dev': 'v1-P', 'delay': '50ms'}]))
+    assert topo['impairments'] == [{'netns': router, 'dev': 'v1-P', 'delay': '50ms'}]
+    assert lab_topology(names)['impairments'] == []  # the default
+    try:
+        four_runs(topo)
+        # ns2 -> ns1 through the tunnel: the request crosses v1-P inside the outer packet.
+        delayed = run_module('ping', {'dest': '10.10.100.10', 'netns': names['ipip_lab_ns2'], 'count': 3, 'interval': 0.1, 'timeout': 3})
+        assert delayed['received'] == 3 and delayed['rtt_min'] >= 50, delayed
+    finally:
+        run_module('topology', {'namespaces': topo['namespaces'], 'veths': topo['veths'], 'state': 'absent'})
+        for ns in names.values():
+            ip('netns', 'del', ns, check=False)
