@@ -55,7 +55,7 @@ def lab():
             ip('addr', 'add', router_addr, 'dev', peer, netns=router)
             ip('link', 'set', dev, 'up', netns=host)
             ip('link', 'set', peer, 'up', netns=router)
-            ip('route', 'add', other, 'via', router_addr.split('/')[0], netns=host)
+            ip('route', 'add', other, 'via', router_addr.split('/', maxsplit=1)[0], netns=host)
         ip('netns', 'exec', router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
         for host, dev, local, remote, inner, inner_peer in (
                 (ns1, 'tunl', '10.10.10.2', '10.10.20.2', NS1_TUNNEL, NS2_TUNNEL),
