@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import AddressResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import LinkResource
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netem import NetemResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netns import NetnsResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import RouteResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._sysctl import SysctlResource
@@ -25,4 +26,5 @@ KINDS = (
     ('addresses', AddressResource),
     ('routes', RouteResource),
     ('sysctls', SysctlResource),
+    ('impairments', NetemResource),
 )

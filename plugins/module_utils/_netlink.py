@@ -34,13 +34,16 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import che
 
 try:
     from pyroute2 import IPRoute, NetlinkError
-    from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
-    from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_GETLINK, RTM_GETNSID, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK
+    from pyroute2.netlink import (NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REPLACE,
+                                  NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR)
+    from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELQDISC, RTM_GETADDR, RTM_GETLINK, RTM_GETNSID, RTM_GETQDISC,
+                                       RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC)
     from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
     from pyroute2.netlink.rtnl.marshal import MarshalRtnl
     from pyroute2.netlink.rtnl.nsidmsg import nsidmsg
     from pyroute2.netlink.rtnl.rtmsg import rtmsg
+    from pyroute2.netlink.rtnl.tcmsg import tcmsg
 except ImportError:
     HAS_PYROUTE2 = False
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
@@ -174,6 +177,24 @@ class Session:
             self._request(msg, RTM_NEWADDR, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
         else:
             self._request(msg, RTM_DELADDR, flags=NLM_F_ACK)
+
+    def qdiscs(self, index: int = 0) -> list:
+        """The qdiscs of link `index` (0: of every link), TCA_OPTIONS decoded by kind; filtered here."""
+        msg = tcmsg()
+        msg['index'] = index
+        return [m for m in self._request(msg, RTM_GETQDISC, dump=True) if not index or m['index'] == index]
+
+    def change_qdisc(self, command: str, msg) -> None:
+        """'replace' (create, or change in place when the kind matches) or 'del' the qdisc a tcmsg names.
+
+        The caller builds the whole tcmsg: IPRoute.tc() builds netem options from
+        keyword arguments, sends rate and corruption only when non-zero and
+        leaks rate= into TCA_RATE.
+        """
+        if command == 'replace':
+            self._request(msg, RTM_NEWQDISC, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+        else:
+            self._request(msg, RTM_DELQDISC, flags=NLM_F_ACK)
 
     def netnsid(self, fd: int) -> int | None:
         """The id this namespace gives the namespace open on fd (RTM_GETNSID), as the kernel says it."""

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Reads one (O(netns)), several (O(namespaces)) or all named network namespaces through netlink and pyroute2,
     and returns per namespace its links (kind, admin state, MTU, veth peer and the peer's namespace, every tunnel attribute),
-    addresses (with the peer of point-to-point ones), routes and forwarding sysctls.
+    addresses (with the peer of point-to-point ones), routes, forwarding sysctls and link impairments (netem).
   - Returns the same state a second time as RV(topology), in exactly the input format of M(linuxnet.tunnels.topology).
     Feeding it back reproduces the namespaces, and on the same machine reports no change.
   - Never creates or changes anything; a namespace that does not exist is never created by reading it.
@@ -118,6 +118,7 @@ namespaces:
         - {dest: 0.0.0.0/0, family: ipv4, gateway: 10.0.1.254, dev: veth-a, metric: 0, table: 254, proto: boot, scope: 0,
            multipath: false}
       sysctls: {net.ipv4.ip_forward: '0', net.ipv6.conf.all.forwarding: '0'}
+      impairments: []
   contains:
     links:
       description:
@@ -145,6 +146,12 @@ namespaces:
     sysctls:
       description: C(net.ipv4.ip_forward) and C(net.ipv6.conf.all.forwarding) (absent when the kernel has no IPv6), as strings.
       type: dict
+    impairments:
+      description:
+        - One item per link with a netem qdisc at its root, with C(dev) and every impairment as M(linuxnet.tunnels.netem)
+          returns it (C(delay), C(jitter), C(loss), C(rate), ...).
+      type: list
+      elements: dict
 current:
   description: The namespace Ansible runs in, like one entry of RV(namespaces); null unless O(include_current=true).
   returned: always
@@ -186,6 +193,11 @@ topology:
       type: list
       elements: dict
       sample: [{name: net.ipv4.ip_forward, value: '1', netns: router}]
+    impairments:
+      description: Links with a netem qdisc, with C(dev), C(netns) and the impairments that differ from a new qdisc, as for M(linuxnet.tunnels.netem).
+      type: list
+      elements: dict
+      sample: [{dev: v1-P, netns: router, delay: 50ms, loss: 1%}]
     tunnels:
       description:
         - Tunnels, with C(name), C(netns), C(mode), C(local), C(remote), C(dev), C(ttl), C(tos), C(pmtudisc), C(key) (or C(ikey) and C(okey)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: topology
-short_description: Declare a whole lab of namespaces, veths, tunnels, addresses, routes and sysctls in one task
+short_description: Declare a whole lab of namespaces, veths, tunnels, addresses, routes, sysctls and impairments in one task
 version_added: 0.1.0
 description:
   - Creates, changes or removes a whole topology in one task, through the same code as the single-resource
@@ -16,12 +16,13 @@ description:
   - Each list takes items with exactly the options of the module of the same kind, including their defaults;
     O(namespaces) as M(linuxnet.tunnels.netns), O(veths) as M(linuxnet.tunnels.veth), O(tunnels) as
     M(linuxnet.tunnels.tunnel), O(links) as M(linuxnet.tunnels.link), O(addresses) as M(linuxnet.tunnels.address),
-    O(routes) as M(linuxnet.tunnels.route) and O(sysctls) as M(linuxnet.tunnels.sysctl).
+    O(routes) as M(linuxnet.tunnels.route), O(sysctls) as M(linuxnet.tunnels.sysctl) and O(impairments) as
+    M(linuxnet.tunnels.netem).
   - Every item is validated (types, choices, required options, and the checks of its module) before anything is
     touched; errors name the list and the position, as in C(veths[2]).
   - With O(state=present), items are handled in dependency order, each planned and applied before the next one is
     planned; first the namespaces, then namespace by namespace the veths with an end in it, its tunnels, links,
-    addresses, routes and sysctls (hubs, the namespaces with the most veths, come last).
+    addresses, routes, sysctls and impairments (hubs, the namespaces with the most veths, come last).
   - With O(state=absent), what is listed is removed in reverse order. Objects inside a listed namespace go with it
     and are not removed one by one; a veth with an end outside the removed namespaces is deleted explicitly.
     Objects or namespaces that are already gone are nothing to do, so a teardown can be run again.
@@ -85,6 +86,14 @@ options:
     type: list
     elements: dict
     default: []
+  impairments:
+    description:
+      - Link impairments (a netem qdisc); each item takes the options of M(linuxnet.tunnels.netem) (C(dev), C(netns),
+        C(delay), C(jitter), C(loss), C(rate), ..., C(state), C(force)).
+      - With O(state=absent) the impairments of links that stay are removed (the link gets its default qdisc back).
+    type: list
+    elements: dict
+    default: []
   state:
     description:
       - V(present) creates or updates everything listed; an item's own C(state) is honoured, so an item with
@@ -135,6 +144,7 @@ seealso:
   - module: linuxnet.tunnels.address
   - module: linuxnet.tunnels.route
   - module: linuxnet.tunnels.sysctl
+  - module: linuxnet.tunnels.netem
   - module: linuxnet.tunnels.net_info
 '''
 
@@ -163,6 +173,8 @@ EXAMPLES = r'''
       - {dest: 10.10.10.0/24, gateway: 10.10.20.1, netns: ns2}
     sysctls:
       - {name: net.ipv4.ip_forward, value: '1', netns: router}
+    impairments:
+      - {dev: v1-P, netns: router, delay: 50ms, loss: 1%}
 
 - name: Keep only what is declared inside ns1 (remove addresses, routes and links added by hand)
   linuxnet.tunnels.topology:
@@ -191,7 +203,7 @@ changes:
   elements: dict
   contains:
     kind:
-      description: The kind of object (V(netns), V(veth), V(tunnel), V(link), V(address), V(route), V(sysctl)).
+      description: The kind of object (V(netns), V(veth), V(tunnel), V(link), V(address), V(route), V(sysctl), V(netem)).
       type: str
       sample: veth
     name:

@@ -25,9 +25,10 @@ RESOURCES = {
     'routes': ('route', '_route', 'RouteResource'),
     'sysctls': ('sysctl', '_sysctl', 'SysctlResource'),
     'tunnels': ('tunnel', '_tunnel', 'TunnelResource'),
+    'impairments': ('netem', '_netem', 'NetemResource'),
 }
 # The order a topology is built in.
-REPLAY_ORDER = ('namespaces', 'veths', 'tunnels', 'links', 'addresses', 'routes', 'sysctls')
+REPLAY_ORDER = ('namespaces', 'veths', 'tunnels', 'links', 'addresses', 'routes', 'sysctls', 'impairments')
 
 
 def resource_spec(key: str) -> dict:

@@ -36,6 +36,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils import _info, _pi
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import AddressResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import LinkResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import full_argument_spec  # noqa: E402
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._netem import NetemResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netns import NetnsResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import RouteResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._sysctl import SysctlResource  # noqa: E402
@@ -56,7 +57,7 @@ USED: set = {MISSING, *POOL}
 
 RESOURCES = {
     'netns': NetnsResource, 'veth': VethResource, 'link': LinkResource, 'address': AddressResource,
-    'route': RouteResource, 'sysctl': SysctlResource, 'tunnel': TunnelResource,
+    'route': RouteResource, 'sysctl': SysctlResource, 'tunnel': TunnelResource, 'netem': NetemResource,
 }
 SPECS = {name: full_argument_spec(cls) for name, cls in RESOURCES.items()}
 SPECS.update({'topology': TOPOLOGY_SPEC, 'ping': _ping.ARGUMENT_SPEC, 'net_info': _info.ARGUMENT_SPEC})
