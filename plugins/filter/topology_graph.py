@@ -38,12 +38,13 @@ class Graph:
     def __init__(self, topology) -> None:
         if not isinstance(topology, Mapping):
             raise AnsibleFilterError(f'expected a topology (a dictionary with namespaces, veths, tunnels, ...), got {type(topology).__name__}')
-        topology = {key: [item for item in topology.get(key) or [] if _present(item)]
-                    for key in ('namespaces', 'veths', 'tunnels', 'addresses', 'sysctls')}
-        for key, items in topology.items():
-            for index, item in enumerate(items):
+        lists = {}
+        for key in ('namespaces', 'veths', 'tunnels', 'addresses', 'sysctls'):
+            for index, item in enumerate(topology.get(key) or []):
                 if not isinstance(item, Mapping):
                     raise AnsibleFilterError(f'{key}[{index}]: expected a dictionary, got {type(item).__name__}')
+            lists[key] = [item for item in topology.get(key) or [] if _present(item)]
+        topology = lists
         self.nodes: list[str] = []  # namespace names in order of appearance, '' for the current one
         self.devices: dict[str, dict[str, list[str]]] = {}  # netns -> dev -> its addresses
         self.forwarding: dict[str, list[str]] = {}
