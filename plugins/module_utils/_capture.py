@@ -34,6 +34,7 @@ ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 ETH_P_ARP = 0x0806
 ETH_P_TEB = 0x6558  # transparent Ethernet bridging: gretap
+ETHERTYPES = {ETH_P_ARP: 'arp'}  # names for the summary of a packet that is not IP
 PACKET_OUTGOING = 4
 SNAPLEN = 262144
 LINKTYPE_RAW = 101  # pcap: the packet starts with its IPv4 or IPv6 header
@@ -123,18 +124,13 @@ def _ip_layer(data: bytes, depth: int) -> dict | None:
     elif proto == 47 and len(payload) >= 4:
         layer['gre'], inner = _gre(payload)
         if inner is not None and depth < MAX_DEPTH:
-            layer['inner'] = _nested(inner, depth)
+            layer['inner'] = _ip_layer(inner, depth + 1)
     elif proto in (4, 41) and depth < MAX_DEPTH:
-        layer['inner'] = _nested(payload, depth)
+        layer['inner'] = _ip_layer(payload, depth + 1)
     elif proto == 50 and len(payload) >= 8:
         spi, seq = struct.unpack('!II', payload[:8])
         layer['esp'] = {'spi': spi, 'seq': seq}
     return layer
-
-
-def _nested(data: bytes, depth: int) -> dict | None:
-    """The packet inside a tunnel; a tunnel packet inside it keeps its own gre/inner."""
-    return _ip_layer(data, depth + 1)
 
 
 def _ipv6_upper(next_header: int, data: bytes, layer: dict) -> tuple[int, bytes]:
@@ -305,17 +301,9 @@ class Capture:
     def packets(self) -> list[dict]:
         result = []
         for when, direction, ethertype, data in self.frames:
-            if ethertype in (ETH_P_IP, ETH_P_IPV6):
-                record = decode(data)
-            else:
-                record = {'length': len(data), 'outer': None, 'gre': None, 'inner': None}
-            record.update({'netns': self.netns, 'dev': self.dev, 'direction': direction, 'time': round(when, 6),
-                           'ethertype': ethertype})
-            record['summary'] = describe(record) if ethertype in (ETH_P_IP, ETH_P_IPV6) else _ethertype_text(ethertype, len(data))
+            ip = ethertype in (ETH_P_IP, ETH_P_IPV6)
+            record = decode(data) if ip else {'length': len(data), 'outer': None, 'gre': None, 'inner': None}
+            record.update(netns=self.netns, dev=self.dev, direction=direction, time=round(when, 6), ethertype=ethertype)
+            record['summary'] = describe(record) if ip else f"{ETHERTYPES.get(ethertype, f'ethertype 0x{ethertype:04x}')} ({len(data)} bytes)"
             result.append(record)
         return result
-
-
-def _ethertype_text(ethertype: int, length: int) -> str:
-    name = {ETH_P_ARP: 'arp'}.get(ethertype, f'ethertype 0x{ethertype:04x}')
-    return f'{name} ({length} bytes)'
