@@ -401,7 +401,9 @@ packets:
       type: dict
       sample: {version: 4, src: 10.10.10.2, dst: 10.10.20.2, ttl: 64, protocol: ipip, protocol_number: 4}
     gre:
-      description: The GRE header after RV(packets[].outer), with C(key) (null without one), C(protocol) (the EtherType it carries) and C(version); null when there is none.
+      description:
+        - The GRE header after RV(packets[].outer), with C(key) (null without one), C(protocol) (the EtherType it carries)
+          and C(version); null when there is none.
       type: dict
       sample: {key: 1, protocol: 2048, version: 0}
     inner:

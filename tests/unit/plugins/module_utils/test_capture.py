@@ -151,7 +151,8 @@ def test_the_pcap_file_is_what_tcpdump_reads(tmp_path):
     out = subprocess.run(['tcpdump', '-nn', '-tt', '-r', str(path)], capture_output=True, text=True, check=True).stdout.splitlines()
     assert len(out) == len(RECORDED)
     assert out[0] == '1796205421.500000 IP 10.1.0.1 > 10.2.0.2: IP 10.9.0.1 > 10.9.0.2: ICMP echo request, id 50494, seq 1, length 64'
-    assert out[2] == '1796205423.500000 IP 10.1.0.1 > 10.2.0.2: GREv0, key=0x7, length 92: IP 10.9.0.1 > 10.9.0.2: ICMP echo request, id 49335, seq 1, length 64'
+    assert out[2] == ('1796205423.500000 IP 10.1.0.1 > 10.2.0.2: GREv0, key=0x7, length 92: '
+                      'IP 10.9.0.1 > 10.9.0.2: ICMP echo request, id 49335, seq 1, length 64')
     assert out[4].startswith('1796205425.500000 IP 10.1.0.1 > 10.2.0.2: IP6 fd09::1 > fd09::2: ICMP6, echo request, id 14730, seq 1')
 
 
