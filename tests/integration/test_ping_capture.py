@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from harness import assert_failed, list_netns, run_module
-from test_ping import fast, pair, tunnel_lab  # noqa: F401  (pair is a fixture)
+from test_ping import fast, pair, tunnel_lab  # noqa: F401 (pair: a fixture used below) pylint: disable=unused-import
 
 # One IP header as `tcpdump -nn -v` prints it, up to the addresses.
 IPV4 = r'IP \(tos \S+, ttl (?P<ttl4>\d+), .*?proto \S+ \((?P<proto4>\d+)\), length \d+\)\s+(?P<src4>[\d.]+) > (?P<dst4>[\d.]+):'
