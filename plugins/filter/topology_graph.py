@@ -124,10 +124,19 @@ class Graph:
         return remotes
 
 
-def _ids(graph: Graph) -> tuple[dict[str, str], dict[str, str]]:
-    """Node identifiers that are safe in both languages, whatever the namespace names are."""
-    return ({netns: f'n{index}' for index, netns in enumerate(graph.nodes)},
-            {remote: f'r{index}' for index, remote in enumerate(graph.remote_nodes())})
+def _layout(graph: Graph) -> tuple[dict[str, str], dict[str, str], list[tuple[str, str, list[str], bool]]]:
+    """Node identifiers that are safe in both languages, whatever the namespace names are,
+    and the edges between them: (from, to, label lines, is a tunnel)."""
+    nodes = {netns: f'n{index}' for index, netns in enumerate(graph.nodes)}
+    remotes = {remote: f'r{index}' for index, remote in enumerate(graph.remote_nodes())}
+    edges = [(nodes[netns], nodes[peer_netns], [f'{name} - {peer}'], False) for netns, name, peer_netns, peer in graph.veths]
+    for tunnel in graph.tunnels:
+        ends = tunnel['ends']
+        if len(ends) == 1 and not tunnel['remote']:
+            continue  # no other end to draw to (isatap): its box lists it
+        far = nodes[ends[1][0]] if len(ends) > 1 else remotes[tunnel['remote']]
+        edges.append((nodes[ends[0][0]], far, graph.tunnel_lines(tunnel), True))
+    return nodes, remotes, edges
 
 
 def _mermaid_text(lines: list[str]) -> str:
@@ -137,7 +146,7 @@ def _mermaid_text(lines: list[str]) -> str:
 def to_mermaid(topology) -> str:
     """A Mermaid flowchart of the topology."""
     graph = Graph(topology)
-    nodes, remotes = _ids(graph)
+    nodes, remotes, edges = _layout(graph)
     out = ['flowchart LR']
     for netns in graph.nodes:
         text = _mermaid_text(graph.box_lines(netns))
@@ -145,14 +154,8 @@ def to_mermaid(topology) -> str:
         out.append(f'  {nodes[netns]}{{{{"{text}"}}}}' if netns in graph.forwarding else f'  {nodes[netns]}["{text}"]')
     for remote, node in remotes.items():
         out.append(f'  {node}(["{_mermaid_text([remote])}"])')
-    for netns, name, peer_netns, peer in graph.veths:
-        out.append(f'  {nodes[netns]} ---|"{_mermaid_text([f"{name} - {peer}"])}"| {nodes[peer_netns]}')
-    for tunnel in graph.tunnels:
-        ends = tunnel['ends']
-        if len(ends) == 1 and not tunnel['remote']:
-            continue  # no other end to draw to (isatap): its box lists it
-        far = nodes[ends[1][0]] if len(ends) > 1 else remotes[tunnel['remote']]
-        out.append(f'  {nodes[ends[0][0]]} -.-|"{_mermaid_text(graph.tunnel_lines(tunnel))}"| {far}')
+    for near, far, lines, dashed in edges:
+        out.append(f'  {near} {"-.-" if dashed else "---"}|"{_mermaid_text(lines)}"| {far}')
     return '\n'.join(out) + '\n'
 
 
@@ -163,7 +166,7 @@ def _dot_text(lines: list[str]) -> str:
 def to_dot(topology, name: str = 'topology') -> str:
     """A Graphviz (DOT) graph of the topology."""
     graph = Graph(topology)
-    nodes, remotes = _ids(graph)
+    nodes, remotes, edges = _layout(graph)
     out = [f'graph "{_dot_text([name])}" {{', '  rankdir=LR;', '  node [shape=box, style=rounded, fontname="monospace"];',
            '  edge [fontname="monospace", fontsize=10];']
     for netns in graph.nodes:
@@ -171,14 +174,8 @@ def to_dot(topology, name: str = 'topology') -> str:
         out.append(f'  {nodes[netns]} [label="{_dot_text(graph.box_lines(netns))}"{extra}];')
     for remote, node in remotes.items():
         out.append(f'  {node} [label="{_dot_text([remote])}", shape=ellipse, style=dashed];')
-    for netns, end, peer_netns, peer in graph.veths:
-        out.append(f'  {nodes[netns]} -- {nodes[peer_netns]} [label="{_dot_text([f"{end} - {peer}"])}"];')
-    for tunnel in graph.tunnels:
-        ends = tunnel['ends']
-        if len(ends) == 1 and not tunnel['remote']:
-            continue
-        far = nodes[ends[1][0]] if len(ends) > 1 else remotes[tunnel['remote']]
-        out.append(f'  {nodes[ends[0][0]]} -- {far} [style=dashed, label="{_dot_text(graph.tunnel_lines(tunnel))}"];')
+    for near, far, lines, dashed in edges:
+        out.append(f'  {near} -- {far} [{"style=dashed, " if dashed else ""}label="{_dot_text(lines)}"];')
     out.append('}')
     return '\n'.join(out) + '\n'
 
