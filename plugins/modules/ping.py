@@ -109,38 +109,16 @@ options:
           - A name for the probe in RV(lines) and in the failure message; defaults to C(NETNS -> DEST).
           - Labels must differ between the items.
         type: str
-      dest:
-        description: As O(dest).
-        type: str
-        required: true
-      netns:
-        description: As O(netns).
-        type: str
-      count:
-        description: As O(count).
-        type: int
-      interval:
-        description: As O(interval).
-        type: float
-      timeout:
-        description: As O(timeout).
-        type: float
-      size:
-        description: As O(size).
-        type: int
-      dont_fragment:
-        description: As O(dont_fragment).
-        type: bool
-      max_loss:
-        description: As O(max_loss).
-        type: float
-      ttl:
-        description: As O(ttl).
-        type: int
-      expect:
-        description: As O(expect).
-        type: str
-        choices: [reply, fail]
+      dest: {description: As O(dest)., type: str, required: true}
+      netns: {description: As O(netns)., type: str}
+      count: {description: As O(count)., type: int}
+      interval: {description: As O(interval)., type: float}
+      timeout: {description: As O(timeout)., type: float}
+      size: {description: As O(size)., type: int}
+      dont_fragment: {description: As O(dont_fragment)., type: bool}
+      max_loss: {description: As O(max_loss)., type: float}
+      ttl: {description: As O(ttl)., type: int}
+      expect: {description: As O(expect)., type: str, choices: [reply, fail]}
   capture:
     description:
       - Links to capture on while the probes run, from just before the first echo request until the last probe ends.
