@@ -6,9 +6,10 @@ in the same kernel, are not. Measured (median of --runs):
 - floor: ansible-playbook with one task (ansible.builtin.ping: one module
   process, the least any real task costs), one sample beside each round of
   every case below (the median of them all);
-- lab: playbooks/lab.yml converge from nothing, re-run with nothing to do,
-  and playbooks/teardown.yml (ipip_lab_verify off: the pings are measured
-  apart, as `lab verify`);
+- lab: playbooks/lab.yml as users run it (default variables, verification
+  on) from nothing, re-run with nothing to change, and playbooks/teardown.yml;
+  beside them the build alone (ipip_lab_verify off), to show what the
+  verification costs;
 - scale: a hub-and-spoke topology of N sites, one linuxnet.tunnels.topology
   task: converge, re-run, teardown; the marginal cost per site is the slope
   of a least-squares line through the converge medians.
@@ -104,9 +105,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=3, help='runs per measurement (median); at least 3')
     parser.add_argument('--sizes', default='10,50,200', help='hub-and-spoke sizes, comma-separated')
+    parser.add_argument('--cases', default='lab,scale', help='which cases to run: lab, scale or both (comma-separated)')
     parser.add_argument('--out', default=os.path.join(REPO, 'bench-results', 'bench.json'))
     args = parser.parse_args()
-    sizes = [int(n) for n in args.sizes.split(',')]
+    cases = set(args.cases.split(','))
+    if not cases <= {'lab', 'scale'}:
+        parser.error(f'--cases: lab, scale or both, got {args.cases}')
+    sizes = [int(n) for n in args.sizes.split(',')] if 'scale' in cases else []
 
     workdir = tempfile.mkdtemp(prefix='linuxnet-bench-')
     runner = Runner()
@@ -119,17 +124,20 @@ def main() -> int:
         floors: list[float] = []
         rows.append({'case': 'floor (one-task playbook)', 'samples': floors})
 
-        lab, teardown = os.path.join(REPO, 'playbooks', 'lab.yml'), os.path.join(REPO, 'playbooks', 'teardown.yml')
-        runner.play(teardown)
-        converge, rerun, down, verify = [], [], [], []
-        for _run in range(args.runs):
-            floors.append(runner.play(floor_playbook))
-            converge.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
-            rerun.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
-            verify.append(runner.play(lab))
-            down.append(runner.play(teardown))
-        for case, samples in (('lab converge', converge), ('lab re-run', rerun), ('lab verify (re-run + pings)', verify), ('lab teardown', down)):
-            rows.append({'case': case, 'seconds': statistics.median(samples), 'samples': samples})
+        if 'lab' in cases:
+            lab, teardown = os.path.join(REPO, 'playbooks', 'lab.yml'), os.path.join(REPO, 'playbooks', 'teardown.yml')
+            runner.play(teardown)
+            converge, rerun, down, build = [], [], [], []
+            for _run in range(args.runs):
+                floors.append(runner.play(floor_playbook))
+                converge.append(runner.play(lab))
+                rerun.append(runner.play(lab))
+                down.append(runner.play(teardown))
+                build.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
+                runner.play(teardown)
+            for case, samples in (('lab from nothing', converge), ('lab re-run', rerun), ('lab teardown', down),
+                                  ('lab build only (no verify)', build)):
+                rows.append({'case': case, 'seconds': statistics.median(samples), 'samples': samples})
 
         points = []
         for sites in sizes:

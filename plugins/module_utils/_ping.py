@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""ICMP / ICMPv6 echo from inside a network namespace, in pure Python.
+"""ICMP / ICMPv6 echo from inside network namespaces, in pure Python.
 
-No `ping` binary and no `ip netns exec`: the raw socket is created by a thread
-that has entered the namespace (run_in_netns), and a socket stays in the
-namespace it was created in, so the main thread then uses it freely.
+No `ping` binary and no `ip netns exec`: each raw socket is created by a thread
+that has entered its namespace (run_in_netns), and a socket stays in the
+namespace it was created in, so the main thread then drives every probe (and
+every capture) at once from one select() loop over non-blocking sockets.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import select
 import socket
 import struct
 import time
+from contextlib import contextmanager
 
+from ansible_collections.linuxnet.tunnels.plugins.module_utils import _capture
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     NamespaceMissing,
     ResourceError,
@@ -77,8 +80,10 @@ ICMP6_UNREACH = {
     6: 'Reject route to destination',
 }
 
-ARGUMENT_SPEC = {
-    'dest': {'type': 'str', 'required': True},
+# The options of one probe. At the top level they describe the single probe
+# (dest) or give the defaults of every item of probes.
+PROBE_OPTIONS = {
+    'dest': {'type': 'str'},
     'netns': {'type': 'str'},
     'count': {'type': 'int', 'default': 3},
     'interval': {'type': 'float', 'default': 0.2},
@@ -86,7 +91,26 @@ ARGUMENT_SPEC = {
     'size': {'type': 'int', 'default': 56},
     'dont_fragment': {'type': 'bool', 'default': False},
     'max_loss': {'type': 'float', 'default': 0},
+    'ttl': {'type': 'int'},
+    'expect': {'type': 'str', 'choices': ['reply', 'fail'], 'default': 'reply'},
 }
+# Inherited by each item of probes from the top level when the item leaves them out.
+INHERITED = ('netns', 'count', 'interval', 'timeout', 'size', 'dont_fragment', 'max_loss', 'ttl', 'expect')
+
+ARGUMENT_SPEC = dict(
+    PROBE_OPTIONS,
+    probes={
+        'type': 'list',
+        'elements': 'dict',
+        # No defaults here: what an item leaves out comes from the top level.
+        'options': dict({key: {'type': spec['type']} for key, spec in PROBE_OPTIONS.items()},
+                        dest={'type': 'str', 'required': True},
+                        expect={'type': 'str', 'choices': ['reply', 'fail']},
+                        label={'type': 'str'}),
+    },
+    capture=_capture.ARGUMENT_SPEC,
+)
+MODULE_KWARGS = {'mutually_exclusive': [('dest', 'probes')], 'required_one_of': [('dest', 'probes')]}
 
 
 def checksum(data: bytes) -> int:
@@ -122,6 +146,10 @@ def validate(params: dict) -> None:
         raise ResourceError(f"size: must be between 0 and {IPV6_MAX_PAYLOAD} bytes, got {params['size']}")
     if not 0 <= params['max_loss'] <= 100:
         raise ResourceError(f"max_loss: must be a percentage between 0 and 100, got {params['max_loss']}")
+    if params.get('ttl') is not None and not 1 <= params['ttl'] <= 255:
+        raise ResourceError(f"ttl: must be between 1 and 255, got {params['ttl']}")
+    if params.get('ttl') is not None and params['expect'] == 'fail':
+        raise ResourceError('ttl: a probe that expects to fail gets no reply whose TTL could be checked')
     if not params['dest'] or any(c.isspace() for c in params['dest']):
         raise ResourceError(f"dest: '{params['dest']}' is not an IP address or host name")
 
@@ -234,10 +262,13 @@ class Pinger:
         self.errors: list[str] = []
         self.family = socket.AF_INET
         self.sockaddr: tuple = ()
+        self.sock: socket.socket | None = None
+        self.next_seq = 0  # requests sent so far
+        self.next_send = 0.0  # monotonic time the next request is due
 
     # -- set-up -------------------------------------------------------------
 
-    def open(self) -> socket.socket:
+    def open(self) -> None:
         if self.netns and not netns_exists(self.netns):
             raise NamespaceMissing(self.netns)
         self.family, self.sockaddr = resolve(self.dest, self.netns)
@@ -246,40 +277,35 @@ class Pinger:
         if self.params['size'] > limit:
             raise ResourceError(f"size: at most {limit} bytes fit in one IPv{4 if ipv4 else 6} echo request, got {self.params['size']}")
         try:
-            return run_in_netns(self.netns, open_socket, self.family, self.params['dont_fragment'])
+            self.sock = run_in_netns(self.netns, open_socket, self.family, self.params['dont_fragment'])
         except OSError as exc:
             if exc.errno in (errno.EPERM, errno.EACCES):
                 raise ResourceError('could not open a raw ICMP socket: operation not permitted; the module needs root (become: true)') from None
             raise ResourceError(f'could not open a raw ICMP socket in {where(self.netns)}: {error_text(exc)}') from None
 
-    # -- the run --------------------------------------------------------------
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
-    def run(self) -> dict:
-        sock = self.open()
-        try:
-            self._loop(sock)
-        finally:
-            sock.close()
-        return self.summary()
+    # -- the run (driven by run_together) -------------------------------------
 
-    def _loop(self, sock: socket.socket) -> None:
+    def step(self, now: float) -> float | None:
+        """Send the request that is due; when to be called again, None once done.
+
+        Returns `now` right after a send, so that whatever has arrived is read
+        before the next decision to wait.
+        """
         count, interval, timeout = self.params['count'], self.params['interval'], self.params['timeout']
-        next_seq = 0
-        next_send = time.monotonic()
-        while True:
-            now = time.monotonic()
-            if next_seq < count and now >= next_send:
-                self._send(sock, next_seq + 1)
-                next_seq += 1
-                next_send = now + interval
-                continue  # read whatever has arrived before deciding to wait
-            waiting = [t + timeout for s, t in self.sent.items() if s not in self.rtts and s not in self.failed and t + timeout > now]
-            if next_seq >= count and not waiting:
-                return
-            wake = min(waiting + ([next_send] if next_seq < count else []))
-            readable = select.select([sock], [], [], max(0.0, wake - now))[0]
-            if readable:
-                self._receive_all(sock)
+        if self.next_seq < count and now >= self.next_send:
+            self._send(self.sock, self.next_seq + 1)
+            self.next_seq += 1
+            self.next_send = now + interval
+            return now
+        waiting = [t + timeout for s, t in self.sent.items() if s not in self.rtts and s not in self.failed and t + timeout > now]
+        if self.next_seq >= count and not waiting:
+            return None
+        return min(waiting + ([self.next_send] if self.next_seq < count else []))
 
     def _send(self, sock: socket.socket, seq: int) -> None:
         packet = echo_request(self.family, self.ident, seq, self.payload)
@@ -299,10 +325,11 @@ class Pinger:
             return f'local error: message too long ({self.params["size"]} bytes of payload{fragment}{where_mtu})'
         return f'local error: {error_text(exc)}'
 
-    def _receive_all(self, sock: socket.socket) -> None:
+    def receive(self) -> None:
+        """Read whatever has arrived (the socket is non-blocking)."""
         while True:
             try:
-                data, ancdata, _flags, addr = sock.recvmsg(65535, socket.CMSG_SPACE(4))
+                data, ancdata, _flags, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(4))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -423,24 +450,180 @@ class Pinger:
         }
 
 
-def ping(params: dict) -> dict:
-    """Validate, ping, summarise; ResourceError for anything the user must fix."""
-    validate(params)
-    return Pinger(params).run()
+def probe_params(params: dict) -> list[dict]:
+    """Each probe's own options: the single probe of dest, or every item of
+    probes with what it leaves out taken from the top level."""
+    if params.get('probes') is None:
+        return [dict(params, label=None)]
+    probes = []
+    for item in params['probes']:
+        probe = {key: params[key] if item.get(key) is None else item[key] for key in INHERITED}
+        probe.update(dest=item['dest'], label=item.get('label'))
+        probes.append(probe)
+    return probes
 
 
-def loss_message(params: dict, result: dict) -> str | None:
-    """The failure text when loss exceeds max_loss, else None."""
-    if result['loss'] <= params['max_loss']:
-        return None
-    lost = result['transmitted'] - result['received']
-    text = (f"ping {result['dest']} from {where(result['netns'])}: {lost} of {result['transmitted']} echo requests lost "
-            f"({_pct(result['loss'])}% loss, max_loss is {_pct(params['max_loss'])}%)")
-    if result['errors']:
-        shown = result['errors'][:5]
-        more = f' (and {len(result["errors"]) - 5} more)' if len(result['errors']) > 5 else ''
-        text += '; ' + '; '.join(shown) + more
-    return text
+def label_of(probe: dict) -> str:
+    return probe['label'] or f"{probe['netns'] or 'current namespace'} -> {probe['dest']}"
+
+
+@contextmanager
+def _named(probe: dict, index: int | None):
+    """Errors about one item of probes say which one."""
+    try:
+        yield
+    except ResourceError as exc:
+        if index is None:
+            raise
+        raise ResourceError(f"probes[{index}] ({label_of(probe)}): {exc}") from None
+
+
+def run_together(pingers: list[Pinger], captures: list[_capture.Capture]) -> None:
+    """Drive every probe from one loop until each is answered or timed out; the
+    captures are read all along, and once more at the end."""
+    start = time.monotonic()
+    for pinger in pingers:
+        pinger.next_send = start
+    readers = {pinger.sock.fileno(): pinger for pinger in pingers}
+    readers.update((capture.sock.fileno(), capture) for capture in captures)
+    active = list(pingers)
+    while active:
+        now = time.monotonic()
+        wakes = []
+        for pinger in list(active):
+            wake = pinger.step(now)
+            if wake is None:
+                active.remove(pinger)
+            else:
+                wakes.append(wake)
+        if not active:
+            break
+        sockets = [pinger.sock for pinger in active] + [capture.sock for capture in captures]
+        for sock in select.select(sockets, [], [], max(0.0, min(wakes) - time.monotonic()))[0]:
+            readers[sock.fileno()].receive()
+    for capture in captures:
+        capture.receive()
+
+
+def ping(params: dict) -> tuple[dict, str | None]:
+    """Validate, open every capture and probe socket, run them all at once, close them.
+
+    Returns the result and the failure message (None when every probe met its
+    expectation). The result is the single probe's (dest), or `probes` with
+    one entry per item; `packets` and `lines` when several probes ran or
+    something was captured. ResourceError for anything the user must fix.
+    """
+    multi = params.get('probes') is not None
+    probes = probe_params(params)
+    if multi:
+        labels = [label_of(probe) for probe in probes]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ResourceError(f"probes: each probe needs its own label; {', '.join(repr(t) for t in twice)} is used more than once")
+    for index, probe in enumerate(probes):
+        with _named(probe, index if multi else None):
+            validate(probe)
+    captures = [_capture.Capture(item) for item in params.get('capture') or []]
+    for capture in captures:
+        capture.validate()
+    pingers = [Pinger(probe) for probe in probes]
+    _distinct_identifiers(pingers)
+    try:
+        # Captures first, so that they see the first request.
+        for capture in captures:
+            capture.open()
+        for index, pinger in enumerate(pingers):
+            with _named(pinger.params, index if multi else None):
+                pinger.open()
+        run_together(pingers, captures)
+    finally:
+        for item in captures + pingers:
+            item.close()
+    for capture in captures:
+        capture.write_pcap()
+    packets = [packet for capture in captures for packet in capture.packets()]
+    outcomes = []
+    for pinger in pingers:
+        outcome = pinger.summary()
+        outcome.update(label=label_of(pinger.params), expect=pinger.params['expect'], expected_ttl=pinger.params.get('ttl'))
+        outcome['problem'] = problem(pinger.params, outcome)
+        outcome['seen'] = seen_on(pinger, captures, packets)
+        outcomes.append(outcome)
+    lines = [line for outcome in outcomes for line in outcome_lines(outcome)]
+    if multi:
+        missed = [outcome for outcome in outcomes if outcome['problem']]
+        failure = None
+        if missed:
+            failure = (f"{len(missed)} of {len(outcomes)} probes missed their expectation: "
+                       + '; '.join(f"{outcome['label']}: {outcome['problem']}" for outcome in missed))
+        return {'probes': outcomes, 'packets': packets, 'lines': lines}, failure
+    result = outcomes[0]
+    failure = f"ping {result['dest']} from {where(result['netns'])}: {result['problem']}" if result['problem'] else None
+    for key in ('label', 'expect', 'expected_ttl', 'problem', 'seen'):
+        del result[key]
+    if captures:
+        result.update(packets=packets, lines=lines)
+    return result, failure
+
+
+def _distinct_identifiers(pingers: list[Pinger]) -> None:
+    """Two probes of one run never share an ICMP identifier (captures tell them apart by it)."""
+    taken: set[int] = set()
+    for pinger in pingers:
+        while pinger.ident in taken:
+            pinger.ident = int.from_bytes(os.urandom(2), 'big')
+        taken.add(pinger.ident)
+
+
+def seen_on(pinger: Pinger, captures: list[_capture.Capture], packets: list[dict]) -> list[str]:
+    """Per capture link, the first of this probe's echo requests it saw, as one line."""
+    request = ICMP_ECHO if pinger.family == socket.AF_INET else ICMP6_ECHO_REQUEST
+    lines = []
+    for capture in captures:
+        for packet in packets:
+            layer = _capture.innermost(packet)
+            if (packet['dev'] == capture.dev and packet['netns'] == capture.netns and layer is not None
+                    and layer.get('icmp_type') == request and layer.get('id') == pinger.ident):
+                lines.append(f"{capture.dev}: {packet['summary']}")
+                break
+        else:
+            lines.append(f'{capture.dev}: no echo request of this probe seen')
+    return lines
+
+
+def outcome_lines(outcome: dict) -> list[str]:
+    """The probe's verdict, then where its request was seen."""
+    if outcome['problem']:
+        verdict = f"FAILED: {outcome['problem']}"
+    elif outcome['expect'] == 'fail':
+        verdict = f"no reply to {outcome['transmitted']} echo requests, as expected"
+    else:
+        verdict = f"{outcome['received']}/{outcome['transmitted']} replies, ttl {outcome['ttl']}"
+        if outcome['expected_ttl'] is not None:
+            verdict += ' as expected'
+    return [f"{outcome['label']}: {verdict}"] + ['  ' + line for line in outcome['seen']]
+
+
+def problem(probe: dict, result: dict) -> str | None:
+    """How a probe missed its expectation, or None."""
+    if probe['expect'] == 'fail':
+        if result['received'] == 0:
+            return None
+        return f"expected no reply, but {result['received']} of {result['transmitted']} echo requests were answered"
+    if result['loss'] > probe['max_loss']:
+        lost = result['transmitted'] - result['received']
+        text = (f"{lost} of {result['transmitted']} echo requests lost "
+                f"({_pct(result['loss'])}% loss, max_loss is {_pct(probe['max_loss'])}%)")
+        if result['errors']:
+            shown = result['errors'][:5]
+            more = f' (and {len(result["errors"]) - 5} more)' if len(result['errors']) > 5 else ''
+            text += '; ' + '; '.join(shown) + more
+        return text
+    if probe.get('ttl') is not None and result['ttls'] != [probe['ttl']]:
+        if not result['ttls']:
+            return f"no reply came back to check the TTL against {probe['ttl']}"
+        return f"reply TTL {', '.join(str(ttl) for ttl in result['ttls'])}, expected {probe['ttl']}"
+    return None
 
 
 def _pct(value: float) -> str:

@@ -243,3 +243,113 @@ def test_missing_namespace_is_refused_readably(netns_name):
 def test_bad_namespace_name_is_refused():
     result = run_module('ping', {'dest': '10.1.0.2', 'netns': '../evil'})
     assert_failed(result, 'not a valid network namespace name')
+
+
+# -- probes: several at once, with expectations ---------------------------------
+
+TUNNELS = {
+    'ipip': (['type', 'ipip'], '10.9.0.1', '10.9.0.2'),
+    'gre': (['type', 'gre', 'key', '7'], '10.9.0.1', '10.9.0.2'),
+    'sit': (['type', 'sit'], 'fd09::1', 'fd09::2'),
+}
+
+
+def tunnel_end(ns: str, dev: str, kind: list[str], local: str, remote: str, mine: str, theirs: str) -> None:
+    ip('link', 'add', dev, *kind, 'local', local, 'remote', remote, netns=ns)
+    ip('link', 'set', 'dev', dev, 'up', netns=ns)
+    ip('addr', 'add', mine, 'peer', theirs, 'dev', dev, *(['nodad'] if ':' in mine else []), netns=ns)
+
+
+def tunnel_lab(make_netns, mode: str):
+    """chain() plus a tunnel a (ta) <-> b (tb) over the router; returns (a, r, b, inner a, inner b)."""
+    a, r, b = chain(make_netns)
+    kind, inner_a, inner_b = TUNNELS[mode]
+    tunnel_end(a, 'ta', kind, '10.1.0.1', '10.2.0.2', inner_a, inner_b)
+    tunnel_end(b, 'tb', kind, '10.2.0.2', '10.1.0.1', inner_b, inner_a)
+    return a, r, b, inner_a, inner_b
+
+
+def fast(**probe) -> dict:
+    return dict({'count': 2, 'interval': 0.05, 'timeout': 1}, **probe)
+
+
+@pytest.mark.tunnel
+def test_expect_fail_passes_on_a_broken_path_and_fails_on_a_working_one(make_netns):
+    a, _r, b, _inner_a, inner_b = tunnel_lab(make_netns, 'gre')
+    probes = [fast(label='through gre', netns=a, dest=inner_b, ttl=64),
+              fast(label='must not pass', netns=a, dest=inner_b, expect='fail', timeout=0.5)]
+    result = run_module('ping', {'probes': probes})
+    assert_failed(result, '1 of 2 probes missed their expectation: must not pass: expected no reply, but 2 of 2 echo requests were answered')
+    assert 'through gre:' not in result['msg']
+    assert [p['problem'] is None for p in result['probes']] == [True, False]
+
+    # The other end's key changes: nothing passes any more, as expected.
+    ip('link', 'del', 'tb', netns=b)
+    tunnel_end(b, 'tb', ['type', 'gre', 'key', '8'], '10.2.0.2', '10.1.0.1', inner_b, '10.9.0.1')
+    result = run_module('ping', {'probes': probes[1:]})
+    assert not result.get('failed'), result.get('msg')
+    [outcome] = result['probes']
+    assert (outcome['label'], outcome['expect'], outcome['transmitted'], outcome['received']) == ('must not pass', 'fail', 2, 0)
+    assert result['lines'] == ['must not pass: no reply to 2 echo requests, as expected']
+
+
+@pytest.mark.tunnel
+@pytest.mark.parametrize('mode', ['ipip', 'sit'])
+def test_ttl_mismatch_fails_naming_the_probe(make_netns, mode):
+    a, _r, b, inner_a, inner_b = tunnel_lab(make_netns, mode)
+    probes = [fast(label='a to b', netns=a, dest=inner_b, ttl=64),
+              fast(label='b to a, wrong ttl', netns=b, dest=inner_a, ttl=63),
+              fast(label='routed', netns=a, dest='10.2.0.2', ttl=63)]
+    result = run_module('ping', {'probes': probes})
+    assert_failed(result, '1 of 3 probes missed their expectation: b to a, wrong ttl: reply TTL 64, expected 63')
+    assert [(p['label'], p['ttl'], p['received'], p['problem']) for p in result['probes']] == [
+        ('a to b', 64, 2, None), ('b to a, wrong ttl', 64, 2, 'reply TTL 64, expected 63'), ('routed', 63, 2, None)]
+    assert result['lines'] == ['a to b: 2/2 replies, ttl 64 as expected', 'b to a, wrong ttl: FAILED: reply TTL 64, expected 63',
+                               'routed: 2/2 replies, ttl 63 as expected']
+
+
+@pytest.mark.tunnel
+def test_dont_fragment_over_the_tunnel_mtu_fails_with_the_kernels_reason(make_netns):
+    a, _r, _b, _inner_a, inner_b = tunnel_lab(make_netns, 'ipip')
+    assert links(a)['ta']['mtu'] == 1480  # 1500 minus the outer IPv4 header
+    fits = 1480 - 20 - 8
+    probes = [fast(label='too big', netns=a, dest=inner_b, size=fits + 1, dont_fragment=True),
+              fast(label='fits', netns=a, dest=inner_b, size=fits, dont_fragment=True, ttl=64)]
+    result = run_module('ping', {'probes': probes})
+    assert_failed(result, '1 of 2 probes missed their expectation: too big: 2 of 2 echo requests lost',
+                  f'local error: message too long ({fits + 1} bytes of payload and dont_fragment is set, path MTU 1480)')
+    assert 'fits:' not in result['msg']
+    assert result['probes'][1]['received'] == 2 and result['probes'][1]['problem'] is None
+
+
+def test_probes_inherit_the_top_level_options(pair):
+    a, _b = pair
+    result = run_module('ping', {'probes': [{'dest': '10.1.0.2'}, {'dest': 'fd01::2', 'count': 1}], 'netns': a, 'count': 2, 'interval': 0.05})
+    assert not result.get('failed'), result.get('msg')
+    assert [(p['label'], p['netns'], p['family'], p['transmitted'], p['received']) for p in result['probes']] == [
+        (f'{a} -> 10.1.0.2', a, 'ipv4', 2, 2), (f'{a} -> fd01::2', a, 'ipv6', 1, 1)]
+    assert result['packets'] == []
+
+
+@pytest.mark.parametrize('params, words', [
+    ({'probes': [{'dest': '10.1.0.2'}, {'dest': '10.1.0.2', 'count': 0, 'label': 'second'}]},
+     ['probes[1] (second): count: must be between 1 and 65535']),
+    ({'probes': [{'dest': '10.1.0.2', 'label': 'x'}, {'dest': '10.1.0.3', 'label': 'x'}]}, ["label; 'x' is used more than once"]),
+    ({'probes': [{'dest': '10.1.0.2', 'ttl': 64, 'expect': 'fail'}]}, ['ttl: a probe that expects to fail gets no reply']),
+    ({'probes': [{'dest': '10.1.0.2', 'ttl': 256}]}, ['ttl: must be between 1 and 255']),
+    ({'probes': [{'dest': '999.1.1.1', 'label': 'bad'}]}, ["probes[0] (bad): dest: '999.1.1.1' is not a valid IPv4 or IPv6 address"]),
+    ({'probes': [{'dest': '10.1.0.2'}], 'dest': '10.1.0.2'}, ['mutually exclusive', 'dest', 'probes']),
+    ({'count': 1}, ['one of the following is required: dest, probes']),
+])
+def test_bad_probes_are_refused_readably(pair, params, words):
+    a, b = pair
+    before = snapshot(a, b)
+    result = run_module('ping', dict(params, netns=a))
+    assert_failed(result, *words)
+    assert snapshot(a, b) == before
+
+
+def test_a_missing_namespace_names_the_probe(pair, netns_name):
+    a, _b = pair
+    result = run_module('ping', {'probes': [{'dest': '10.1.0.2', 'netns': a}, {'dest': '10.1.0.2', 'netns': netns_name, 'label': 'nowhere'}]})
+    assert_failed(result, f"probes[1] (nowhere): network namespace '{netns_name}' does not exist")
