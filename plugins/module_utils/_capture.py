@@ -18,16 +18,9 @@ import socket
 import struct
 import time
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NamespaceMissing,
-    ResourceError,
-    check_ifname,
-    check_netns_name,
-    error_text,
-    netns_exists,
-    run_in_netns,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import run_in_netns
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, error_text, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_ifname, check_netns_name, netns_exists
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800

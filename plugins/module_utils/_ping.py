@@ -23,15 +23,9 @@ import time
 from contextlib import contextmanager
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils import _capture
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
-    NamespaceMissing,
-    ResourceError,
-    check_netns_name,
-    error_text,
-    netns_exists,
-    run_in_netns,
-    where,
-)
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import run_in_netns
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, error_text, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_netns_name, netns_exists
 
 # Linux values; the socket module of some Python builds lacks these names.
 IP_MTU_DISCOVER = getattr(socket, 'IP_MTU_DISCOVER', 10)

@@ -388,7 +388,7 @@ packets:
 '''
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import new_module
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._ping import ARGUMENT_SPEC, MODULE_KWARGS, ping
 
 

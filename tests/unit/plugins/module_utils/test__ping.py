@@ -94,9 +94,9 @@ def test_summary_and_loss_message():
     p.rtts = {1: 1.5}
     result = p.summary()
     assert (result['transmitted'], result['received'], result['loss'], result['rtt_avg']) == (2, 1, 50.0, 1.5)
-    assert _ping.loss_message(PARAMS, result) == ('ping 10.0.0.2 from the current namespace: 1 of 2 echo requests lost '
-                                                  '(50% loss, max_loss is 0%)')
-    assert _ping.loss_message(dict(PARAMS, max_loss=50), result) is None
+    probe = dict(PARAMS, expect='reply')
+    assert _ping.problem(probe, result) == '1 of 2 echo requests lost (50% loss, max_loss is 0%)'
+    assert _ping.problem(dict(probe, max_loss=50), result) is None
 
 
 @pytest.mark.parametrize('change, option', [
