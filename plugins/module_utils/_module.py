@@ -51,6 +51,8 @@ def run_resource_module(resource_class) -> None:
             state = resource.result(change, module.check_mode)
         except ResourceError as exc:
             module.fail_json(msg=str(exc))
+    for warning in resource.warnings:
+        module.warn(warning)
     result = {
         'changed': change is not None,
         'action': change.action if change else 'none',

@@ -152,15 +152,18 @@ class Session:
     (veths, tunnels, routes), whose requests pyroute2 builds from keyword
     arguments, go to an IPRoute made on first use. Both are sockets inside
     the namespace.
+
+    Given another protocol and its marshal, a Session talks that netlink
+    family (NETLINK_XFRM: _xfrm.py) through the same _request().
     """
 
     RECV_SIZE = 1 << 16  # a dump datagram is at most 32 KiB
     DUMP_TRIES = 5
 
-    def __init__(self, netns: str | None) -> None:
+    def __init__(self, netns: str | None, protocol: int = socket.NETLINK_ROUTE, marshal=None) -> None:
         self.netns = netns
         self._ipr: IPRoute | None = None
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE, fileno=_netlink_fd(netns))
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol, fileno=_netlink_fd(netns, protocol))
         try:
             self._sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
             # The kernel then applies the filters of a dump request (Linux 4.20+).
@@ -168,7 +171,7 @@ class Session:
             self.strict = True
         except OSError:
             self.strict = False
-        self._marshal = MarshalRtnl()
+        self._marshal = marshal or MarshalRtnl()
         self._seq = 0
 
     @property
@@ -396,21 +399,21 @@ def create_netns(name: str) -> None:
         pr_netns.attach(name, threading.get_native_id())
 
 
-def _netlink_fd(netns: str | None) -> int:
-    """A NETLINK_ROUTE socket made inside netns (None: this thread's own), as a bare fd.
+def _netlink_fd(netns: str | None, protocol: int = socket.NETLINK_ROUTE) -> int:
+    """A netlink socket of protocol made inside netns (None: this thread's own), as a bare fd.
 
     The thread enters the namespace itself (flags=0: never created):
     IPRoute(netns=) would fork a child for it, which costs 16 ms natively
     and half a second under User-Mode Linux.
     """
     if not netns:
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE).detach()
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol).detach()
     check_netns_name(netns)
     if not netns_exists(netns):
         raise NamespaceMissing(netns)
     try:
         with _this_thread_in(lambda: pr_netns.setns(netns, flags=0)):
-            return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE).detach()
+            return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol).detach()
     except FileNotFoundError as exc:
         raise NamespaceMissing(netns) from exc
 
