@@ -16,12 +16,12 @@ description:
   - A state is identified as the kernel looks it up, by O(dst), O(spi) and O(proto) (and O(mark), among states that
     share those). States made by C(ip xfrm state add) are adopted as they are when they match.
   - Keys are compared with the ones the kernel holds, so a changed key is noticed; keys are never returned, logged or
-    shown in a diff (the diff says C(key: changed)).
+    shown in a diff (where the key would be, the diff says V(changed)).
   - The kernel cannot change the algorithms, keys or addresses of a state in place, so any difference deletes the state
     and adds it again (action V(replace)); packets sent in between are dropped. If the kernel refuses the new state,
     the previous one is put back.
-  - Algorithms are the ones the kernel's XFRM layer knows, by their kernel names (V(rfc4106(gcm(aes))), V(hmac(sha256)),
-    V(cbc(aes)), ...) or the older short names C(ip xfrm) also takes (V(sha256), V(aes), ...). Key lengths are checked
+  - Algorithms are the ones the kernel's XFRM layer knows, by their kernel names (V(rfc4106(gcm(aes\)\)), V(hmac(sha256\)),
+    V(cbc(aes\)), ...) or the older short names C(ip xfrm) also takes (V(sha256), V(aes), ...). Key lengths are checked
     before the kernel is asked.
 author:
   - linuxnet.tunnels maintainers (@linuxnet)
@@ -66,13 +66,13 @@ options:
     suboptions:
       name:
         description:
-          - V(rfc4106(gcm(aes))), V(rfc4309(ccm(aes))), V(rfc4543(gcm(aes))) or V(rfc7539esp(chacha20,poly1305)).
+          - V(rfc4106(gcm(aes\)\)), V(rfc4309(ccm(aes\)\)), V(rfc4543(gcm(aes\)\)) or V(rfc7539esp(chacha20,poly1305\)).
         type: str
         required: true
       key:
         description:
           - The key in hex digits, with or without V(0x), as C(ip xfrm) takes it; it includes the salt (for
-            V(rfc4106(gcm(aes))) an AES key of 16, 24 or 32 bytes and 4 bytes of salt, so 40, 56 or 72 hex digits).
+            V(rfc4106(gcm(aes\)\)) an AES key of 16, 24 or 32 bytes and 4 bytes of salt, so 40, 56 or 72 hex digits).
         type: str
         required: true
       icv_len:
@@ -87,21 +87,21 @@ options:
     suboptions:
       name:
         description:
-          - V(hmac(sha256)), V(hmac(sha1)), V(hmac(sha384)), V(hmac(sha512)), V(hmac(md5)), V(hmac(rmd160)), V(hmac(sm3)),
-            V(xcbc(aes)), V(cmac(aes)) or V(digest_null).
+          - V(hmac(sha256\)), V(hmac(sha1\)), V(hmac(sha384\)), V(hmac(sha512\)), V(hmac(md5\)), V(hmac(rmd160\)), V(hmac(sm3\)),
+            V(xcbc(aes\)), V(cmac(aes\)) or V(digest_null).
         type: str
         required: true
       key:
         description:
           - The key in hex digits, with or without V(0x); as long as the digest (RFC 2404, RFC 4868), for example
-            64 hex digits for V(hmac(sha256)).
+            64 hex digits for V(hmac(sha256\)).
         type: str
         required: true
       trunc_len:
         description:
-          - Length of the truncated integrity check value in bits (RFC 4868 says V(128) for V(hmac(sha256))).
+          - Length of the truncated integrity check value in bits (RFC 4868 says V(128) for V(hmac(sha256\))).
           - Left out, the current one is kept; a new state gets the kernel's default for the algorithm, as with
-            C(ip xfrm state add ... auth) (V(96) for V(hmac(sha256))).
+            C(ip xfrm state add ... auth) (V(96) for V(hmac(sha256\))).
         type: int
   enc:
     description:
@@ -110,13 +110,13 @@ options:
     suboptions:
       name:
         description:
-          - V(cbc(aes)), V(rfc3686(ctr(aes))), V(cbc(des3_ede)), V(cbc(serpent)), V(cbc(camellia)), V(cbc(twofish)),
-            V(cbc(cast5)), V(cbc(blowfish)), V(cbc(des)), V(cbc(sm4)) or V(ecb(cipher_null)).
+          - V(cbc(aes\)), V(rfc3686(ctr(aes\)\)), V(cbc(des3_ede\)), V(cbc(serpent\)), V(cbc(camellia\)), V(cbc(twofish\)),
+            V(cbc(cast5\)), V(cbc(blowfish\)), V(cbc(des\)), V(cbc(sm4\)) or V(ecb(cipher_null\)).
         type: str
         required: true
       key:
         description:
-          - The key in hex digits, with or without V(0x) (32, 48 or 64 hex digits for V(cbc(aes))).
+          - The key in hex digits, with or without V(0x) (32, 48 or 64 hex digits for V(cbc(aes\))).
         type: str
         required: true
   mark:
