@@ -156,7 +156,7 @@ def check_algorithm(kind: str, spec: dict) -> tuple[str, bytes]:
         raise ResourceError(f"aead.icv_len: {name} takes an ICV of {words(algorithm.lengths)} bits, not {spec.get('icv_len')}")
     if kind == 'auth' and spec.get('trunc_len') is not None:
         trunc, longest = spec['trunc_len'], algorithm.lengths[0]
-        if trunc % 8 or not 0 < trunc <= longest and longest:
+        if trunc not in range(8 if longest else 0, longest + 1, 8):
             raise ResourceError(f'auth.trunc_len: {name} gives at most {longest} bits, in whole bytes; {trunc} is not possible')
     return name, key
 
