@@ -70,25 +70,6 @@ options:
           - Only the security association with this SPI matches; V(0) matches any.
           - Left out, the current one is kept (V(0) for a new policy).
         type: int
-  mark:
-    description:
-      - The mark the packets must carry for the policy to apply; part of its identity. A V(vti) tunnel marks its packets
-        with its key, so its policies carry that key as their mark.
-    type: dict
-    suboptions:
-      value:
-        description: The mark value.
-        type: int
-        required: true
-      mask:
-        description: Which bits of the packet's mark are compared.
-        type: int
-        default: 0xffffffff
-  priority:
-    description:
-      - Lower values are preferred when several policies match.
-      - Left out, the current one is kept (V(0) for a new policy).
-    type: int
   state:
     description:
       - V(present) adds or changes the policy; V(absent) deletes it.
@@ -98,6 +79,7 @@ options:
 extends_documentation_fragment:
   - linuxnet.tunnels.common
   - linuxnet.tunnels.common.attributes
+  - linuxnet.tunnels.xfrm
 seealso:
   - module: linuxnet.tunnels.xfrm_state
   - module: linuxnet.tunnels.tunnel

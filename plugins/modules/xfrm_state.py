@@ -23,6 +23,7 @@ description:
   - Algorithms are the ones the kernel's XFRM layer knows, by their kernel names (V(rfc4106(gcm(aes\)\)), V(hmac(sha256\)),
     V(cbc(aes\)), ...) or the older short names C(ip xfrm) also takes (V(sha256), V(aes), ...). Key lengths are checked
     before the kernel is asked.
+  - O(mark) left out keeps the current mark (none for a new state).
 author:
   - linuxnet.tunnels maintainers (@linuxnet)
 options:
@@ -119,20 +120,6 @@ options:
           - The key in hex digits, with or without V(0x) (32, 48 or 64 hex digits for V(cbc(aes\))).
         type: str
         required: true
-  mark:
-    description:
-      - The mark (firewall mark, or a V(vti) tunnel's key) of the packets this state is for.
-      - Left out, the current one is kept (none for a new state).
-    type: dict
-    suboptions:
-      value:
-        description: The mark value.
-        type: int
-        required: true
-      mask:
-        description: Which bits of the packet's mark are compared.
-        type: int
-        default: 0xffffffff
   state:
     description:
       - V(present) adds or replaces the state; V(absent) deletes it (only O(dst), O(spi), O(proto) and O(mark) matter
@@ -143,6 +130,7 @@ options:
 extends_documentation_fragment:
   - linuxnet.tunnels.common
   - linuxnet.tunnels.common.attributes
+  - linuxnet.tunnels.xfrm
 notes:
   - Needs the kernel's C(xfrm_user) and C(esp4)/C(esp6) support and the crypto of the algorithm; the kernel loads them
     when it can.
