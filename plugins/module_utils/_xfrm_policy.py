@@ -145,9 +145,12 @@ class XfrmPolicyResource(Resource):
         self.src = self.dst = None  # the selector's networks, parsed by validate()
         self.template: dict | None = None  # the template option with its addresses checked
 
-    def identity(self) -> str:
+    def display_name(self) -> str:
         value, mask = parse_mark(self.params.get('mark'))
         return f"dir {self.params['dir']} {self.params['src']} -> {self.params['dst']}{mark_text(value, mask)}"
+
+    def key(self) -> tuple:
+        return (self.netns, self.params['dir'], str(self.src), str(self.dst), parse_mark(self.params.get('mark')))
 
     def validate(self) -> None:
         params = self.params
@@ -209,19 +212,26 @@ class XfrmPolicyResource(Resource):
                 template[key] = have[0].get(key) or 0
         return [template]
 
-    def plan_state(self) -> Change | None:
-        current = self.read() if self.nl.readable(self.netns) else None
-        if self.params.get('state', 'present') == 'absent':
-            return Change(self.kind, self.name, DELETE, current, None) if current else None
-        self._warn_without_state()
+    def wanted(self) -> dict:
+        return self._after(None)
+
+    def _after(self, current: dict | None) -> dict:
+        """What the policy will be: the options, and where one is left out, what is there (or the default)."""
         priority = self.params.get('priority')
-        after = {
+        return {
             'src': str(self.src), 'dst': str(self.dst), 'dir': self.params['dir'], 'action': 'allow',
             'priority': priority if priority is not None else (current or {}).get('priority', 0),
             'mark': mark_view(*parse_mark(self.params.get('mark'))),
             'templates': self.wanted_templates(current),
             'netns': self.netns,
         }
+
+    def plan_state(self) -> Change | None:
+        current = self.read()
+        if self.params.get('state', 'present') == 'absent':
+            return Change(self.kind, self.name, DELETE, current, None) if current else None
+        self._warn_without_state()
+        after = self._after(current)
         if current is None:
             return Change(self.kind, self.name, CREATE, None, after)
         changed = [key for key in ('action', 'priority') if current[key] != after[key]]
@@ -233,7 +243,7 @@ class XfrmPolicyResource(Resource):
 
     def _warn_without_state(self) -> None:
         """A template that no state matches makes the policy drop what it selects: say so, without failing."""
-        if self.template is None or not self.nl.readable(self.netns):
+        if self.template is None:
             return
         template = dict(self.template, reqid=self.template['reqid'] or 0, spi=self.template['spi'] or 0)
         with xfrm_session(self.netns, 'could not list the IPsec states') as session:
@@ -279,7 +289,7 @@ class XfrmPolicyResource(Resource):
             self.remove()
             return
         verb = 'add' if change.action == CREATE else 'update'
-        with xfrm_session(self.netns, f'could not {verb} IPsec policy {self.identity()}') as session:
+        with xfrm_session(self.netns, f'could not {verb} IPsec policy {self.display_name()}') as session:
             if change.action == CREATE:
                 send(session, self.new_message(change.after), XFRM_MSG_NEWPOLICY, create=True)
             else:
@@ -290,5 +300,5 @@ class XfrmPolicyResource(Resource):
         msg.update(self._selector())
         msg['dir'] = DIRECTIONS[self.params['dir']]
         msg['attrs'] = self._mark_attrs()
-        with xfrm_session(self.netns, f'could not delete IPsec policy {self.identity()}') as session:
+        with xfrm_session(self.netns, f'could not delete IPsec policy {self.display_name()}') as session:
             send(session, msg, XFRM_MSG_DELPOLICY)

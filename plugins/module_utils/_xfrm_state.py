@@ -272,8 +272,11 @@ class XfrmStateResource(Resource):
         self.keys: dict[str, bytes] = {}
         self.names: dict[str, str] = {}
 
-    def identity(self) -> str:
+    def display_name(self) -> str:
         return f"{self.params['dst']} {self.params.get('proto') or 'esp'} spi {self.params['spi']:#010x}"
+
+    def key(self) -> tuple:
+        return (self.netns, str(self.dst), self.params.get('proto') or 'esp', self.params['spi'])
 
     def validate(self) -> None:
         params = self.params
@@ -315,7 +318,10 @@ class XfrmStateResource(Resource):
 
     # Planning ----------------------------------------------------------------
 
-    def wanted(self, current: dict | None) -> dict:
+    def wanted(self) -> dict:
+        return self._after(None)
+
+    def _after(self, current: dict | None) -> dict:
         """What the state will be: the options, and where one is left out, what is there (or the default)."""
         params = self.params
         algos: dict = {}
@@ -350,11 +356,11 @@ class XfrmStateResource(Resource):
         }
 
     def plan_state(self) -> Change | None:
-        self.found = self._find() if self.nl.readable(self.netns) else None
+        self.found = self._find()
         current = state_view(self.found, self.netns) if self.found is not None else None
         if self.params.get('state', 'present') == 'absent':
             return Change(self.kind, self.name, DELETE, current, None) if current else None
-        after = self.wanted(current)
+        after = self._after(current)
         if current is None:
             return StateChange(self.kind, self.name, CREATE, None, after)
         changed = differences(current, after)
@@ -408,7 +414,7 @@ class XfrmStateResource(Resource):
         if change.action == REPLACE:
             self.remove()
         try:
-            with xfrm_session(self.netns, f'could not add IPsec state {self.identity()}') as session:
+            with xfrm_session(self.netns, f'could not add IPsec state {self.display_name()}') as session:
                 send(session, self.new_message(change.after), XFRM_MSG_NEWSA, create=True)
         except ResourceError as exc:
             if change.action == REPLACE and self.found is not None:
@@ -431,5 +437,5 @@ class XfrmStateResource(Resource):
     def remove(self) -> None:
         """Delete the state found by the plan (topology undo: the one just made, with the mark asked for)."""
         mark = mark_of(self.found) if self.found is not None else parse_mark(self.params.get('mark'))
-        with xfrm_session(self.netns, f'could not delete IPsec state {self.identity()}') as session:
+        with xfrm_session(self.netns, f'could not delete IPsec state {self.display_name()}') as session:
             send(session, self._id_message(mark), XFRM_MSG_DELSA)

@@ -121,7 +121,7 @@ def test_userpolicy_info_and_template_offsets():
 
 def test_state_message_round_trip_keeps_keys_out_of_the_view():
     resource = state_resource(reqid=4, mark={'value': 42}, mode='transport')
-    after = resource.wanted(None)
+    after = resource.wanted()
     parsed = round_trip(resource.new_message(after), XFRM_MSG_NEWSA)
     view = state_view(parsed, None)
     assert view == after
@@ -132,7 +132,7 @@ def test_state_message_round_trip_keeps_keys_out_of_the_view():
 
 def test_auth_and_enc_round_trip_with_the_default_truncation():
     resource = state_resource(aead=None, auth={'name': 'sha256', 'key': '22' * 32}, enc={'name': 'aes', 'key': '33' * 16})
-    parsed = round_trip(resource.new_message(resource.wanted(None)), XFRM_MSG_NEWSA)
+    parsed = round_trip(resource.new_message(resource.wanted()), XFRM_MSG_NEWSA)
     view = state_view(parsed, 'ns1')
     assert view['auth'] == {'name': 'hmac(sha256)', 'trunc_len': 96} and view['enc'] == {'name': 'cbc(aes)'}
     assert view['aead'] is None and view['netns'] == 'ns1'
