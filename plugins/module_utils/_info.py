@@ -15,6 +15,7 @@ namespace.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
@@ -29,6 +30,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     Netlink,
     ResourceError,
     check_netns_name,
+    errno_of,
     kernel_call,
     list_netns,
     netns_exists,
@@ -36,6 +38,9 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
 )
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._sysctl import SysctlResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import parms_from_msg, view
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm import XFRM_MSG_GETPOLICY, XFRM_MSG_GETSA, dump, xfrm_session
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm_policy import policy_view
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm_state import state_view
 
 ARGUMENT_SPEC = {
     'netns': {'type': 'str'},
@@ -106,6 +111,8 @@ class Space:
     names: dict = field(default_factory=dict)  # ifindex -> ifname
     sysctls: dict = field(default_factory=dict)
     peer_netns: dict = field(default_factory=dict)  # ifindex of a veth -> (found, netns of its peer)
+    xfrm_states: list = field(default_factory=list)  # IPsec, as xfrm_state returns them (no keys)
+    xfrm_policies: list = field(default_factory=list)
 
 
 class Gatherer:
@@ -175,7 +182,20 @@ class Gatherer:
                     mapped[nsid] = netns_of_nsid(session, nsid, others)
             space.peer_netns[msg['index']] = mapped[nsid]
         space.sysctls = self._sysctls(netns)
+        space.xfrm_states, space.xfrm_policies = self._ipsec(netns)
         return space
+
+    @staticmethod
+    def _ipsec(netns: str | None) -> tuple[list, list]:
+        """The IPsec states (without their keys) and policies of a namespace."""
+        try:
+            with xfrm_session(netns, 'could not read the IPsec states and policies') as session:
+                return ([state_view(msg, netns) for msg in dump(session, XFRM_MSG_GETSA)],
+                        [policy_view(msg, netns) for msg in dump(session, XFRM_MSG_GETPOLICY)])
+        except ResourceError as exc:
+            if errno_of(exc) == errno.EPROTONOSUPPORT:
+                return [], []  # a kernel without XFRM has none
+            raise
 
     def _peer_name(self, netns: str | None, index: int | None) -> str | None:
         """ifname of link `index` in `netns`, from our dumps or by asking."""
@@ -285,6 +305,8 @@ class Gatherer:
             'addresses': addresses,
             'routes': routes,
             'sysctls': space.sysctls,
+            'xfrm_states': space.xfrm_states,
+            'xfrm_policies': space.xfrm_policies,
         }
 
     # ---- topology view -----------------------------------------------------

@@ -14,6 +14,8 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import Rou
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._sysctl import SysctlResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import TunnelResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._veth import VethResource
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm_policy import XfrmPolicyResource
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm_state import XfrmStateResource
 
 # (topology list, resource class), in the order a namespace's items are built
 # (removed: backwards). Namespaces, which live in no namespace, come first.
@@ -25,4 +27,6 @@ KINDS = (
     ('addresses', AddressResource),
     ('routes', RouteResource),
     ('sysctls', SysctlResource),
+    ('xfrm_states', XfrmStateResource),
+    ('xfrm_policies', XfrmPolicyResource),
 )

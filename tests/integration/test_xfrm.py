@@ -327,3 +327,41 @@ def test_isatap_pings_both_ways(lab):  # noqa: F811
     text = captured(router, lambda: (assert_ping(ns1, isatap[B]), assert_ping(ns2, isatap[A])))
     assert f'{A} > {B}: IP6 {isatap[A]} > {isatap[B]}: ICMP6, echo request' in text, text
     assert f'{B} > {A}: IP6 {isatap[B]} > {isatap[A]}: ICMP6, echo request' in text, text
+
+
+# ---------------------------------------------------------------------------
+# topology and net_info
+
+def test_topology_declares_states_and_policies_and_net_info_reports_them(netns_name):
+    ns = netns_name
+    params = {
+        'namespaces': [{'name': ns}],
+        'xfrm_states': [state_params(ns), state_params(ns, src=B, dst=A, spi=0x2000, key=KEY_BA)],
+        'xfrm_policies': [policy_params(ns, 'out'), policy_params(ns, 'in', src=B, dst=A)],
+    }
+    results = rhythm('topology', params)
+    assert_rhythm(results)
+    for result in results:
+        assert_no_key(result, KEY_AB, KEY_BA)
+        assert not warnings_of(result), result
+    assert sorted(change['kind'] for change in results[1]['changes']) == ['netns'] + ['xfrm_policy'] * 2 + ['xfrm_state'] * 2
+    assert sorted((s['spi'], s['aead']) for s in ip_states(ns)) == [('0x00001000', (AEAD, KEY_AB, '128')),
+                                                                     ('0x00002000', (AEAD, KEY_BA, '128'))]
+    assert len(ip_policies(ns)) == 2
+
+    info = run_module('net_info', {'netns': ns})
+    assert_no_key(info, KEY_AB, KEY_BA)
+    found = info['namespaces'][ns]
+    assert sorted(state['spi'] for state in found['xfrm_states']) == [0x1000, 0x2000]
+    assert found['xfrm_states'][0]['aead'] == {'name': AEAD, 'icv_len': 128}
+    assert sorted(policy['dir'] for policy in found['xfrm_policies']) == ['in', 'out']
+
+    # A new key in the topology: replaced, never shown.
+    params['xfrm_states'][0]['aead'] = aead(KEY_BA)
+    results = rhythm('topology', params)
+    assert_rhythm(results)
+    for result in results:
+        assert_no_key(result, KEY_AB, KEY_BA)
+    assert [(c['action'], c.get('attributes')) for c in results[1]['changes']] == [('replace', ['aead.key'])]
+
+    assert_rhythm(rhythm('topology', dict(params, state='absent')))
