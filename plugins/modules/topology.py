@@ -93,6 +93,94 @@ options:
     type: list
     elements: dict
     default: []
+    suboptions:
+      netns:
+        description: As O(linuxnet.tunnels.xfrm_state#module:netns).
+        type: str
+      src:
+        description: As O(linuxnet.tunnels.xfrm_state#module:src).
+        type: str
+      dst:
+        description: As O(linuxnet.tunnels.xfrm_state#module:dst).
+        type: str
+        required: true
+      proto:
+        description: As O(linuxnet.tunnels.xfrm_state#module:proto).
+        type: str
+        choices: [esp]
+        default: esp
+      spi:
+        description: As O(linuxnet.tunnels.xfrm_state#module:spi).
+        type: int
+        required: true
+      mode:
+        description: As O(linuxnet.tunnels.xfrm_state#module:mode).
+        type: str
+        choices: [transport, tunnel]
+        default: tunnel
+      reqid:
+        description: As O(linuxnet.tunnels.xfrm_state#module:reqid).
+        type: int
+      aead:
+        description: As O(linuxnet.tunnels.xfrm_state#module:aead).
+        type: dict
+        suboptions:
+          name:
+            description: As O(linuxnet.tunnels.xfrm_state#module:aead.name).
+            type: str
+            required: true
+          key:
+            description: As O(linuxnet.tunnels.xfrm_state#module:aead.key).
+            type: str
+            required: true
+          icv_len:
+            description: As O(linuxnet.tunnels.xfrm_state#module:aead.icv_len).
+            type: int
+            default: 128
+      auth:
+        description: As O(linuxnet.tunnels.xfrm_state#module:auth).
+        type: dict
+        suboptions:
+          name:
+            description: As O(linuxnet.tunnels.xfrm_state#module:auth.name).
+            type: str
+            required: true
+          key:
+            description: As O(linuxnet.tunnels.xfrm_state#module:auth.key).
+            type: str
+            required: true
+          trunc_len:
+            description: As O(linuxnet.tunnels.xfrm_state#module:auth.trunc_len).
+            type: int
+      enc:
+        description: As O(linuxnet.tunnels.xfrm_state#module:enc).
+        type: dict
+        suboptions:
+          name:
+            description: As O(linuxnet.tunnels.xfrm_state#module:enc.name).
+            type: str
+            required: true
+          key:
+            description: As O(linuxnet.tunnels.xfrm_state#module:enc.key).
+            type: str
+            required: true
+      mark:
+        description: As O(linuxnet.tunnels.xfrm_state#module:mark).
+        type: dict
+        suboptions:
+          value:
+            description: As O(linuxnet.tunnels.xfrm_state#module:mark.value).
+            type: int
+            required: true
+          mask:
+            description: As O(linuxnet.tunnels.xfrm_state#module:mark.mask).
+            type: int
+            default: 0xffffffff
+      state:
+        description: As O(linuxnet.tunnels.xfrm_state#module:state).
+        type: str
+        choices: [present, absent]
+        default: present
   xfrm_policies:
     description:
       - IPsec policies; each item takes the options of M(linuxnet.tunnels.xfrm_policy) (C(src), C(dst), C(dir),

@@ -70,6 +70,11 @@ options:
           - Only the security association with this SPI matches; V(0) matches any.
           - Left out, the current one is kept (V(0) for a new policy).
         type: int
+  priority:
+    description:
+      - Lower values are preferred when several policies match.
+      - Left out, the current one is kept (V(0) for a new policy).
+    type: int
   state:
     description:
       - V(present) adds or changes the policy; V(absent) deletes it.

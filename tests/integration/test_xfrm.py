@@ -20,9 +20,10 @@ import time
 import pytest
 
 from harness import assert_failed, assert_rhythm, ip, rhythm, run_module
-from test_tunnel import lab  # noqa: F401  (the ns1 -- router -- ns2 fixture)
+import test_tunnel
 
 pytestmark = pytest.mark.tunnel
+lab = test_tunnel.lab  # the ns1 -- router -- ns2 fixture
 
 A, B = '10.10.10.2', '10.10.20.2'  # the lab's underlay addresses
 KEY_AB = '0x' + '11' * 20  # rfc4106(gcm(aes)): a 128-bit AES key and a 4-byte salt
@@ -294,7 +295,7 @@ def vti_side(netns: str, local: str, remote: str, inner: tuple, out_key: str, in
         assert result['changed'] and not result.get('warnings'), result
 
 
-def test_vti_traffic_is_esp_on_the_underlay_and_a_wrong_key_stops_it(lab):  # noqa: F811
+def test_vti_traffic_is_esp_on_the_underlay_and_a_wrong_key_stops_it(lab):
     ns1, router, ns2 = lab
     vti_side(ns1, A, B, ('192.168.42.1', '192.168.42.2'), KEY_AB, KEY_BA)
     vti_side(ns2, B, A, ('192.168.42.2', '192.168.42.1'), KEY_BA, KEY_AB)
@@ -318,7 +319,7 @@ def assert_ping(netns: str, dest: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_isatap_pings_both_ways(lab):  # noqa: F811
+def test_isatap_pings_both_ways(lab):
     ns1, router, ns2 = lab
     isatap = {end: str(ipaddress.IPv6Address('fd00:5::5efe:' + end)) for end in (A, B)}  # as tcpdump prints them
     for netns, local in ((ns1, A), (ns2, B)):
@@ -345,8 +346,8 @@ def test_topology_declares_states_and_policies_and_net_info_reports_them(netns_n
         assert_no_key(result, KEY_AB, KEY_BA)
         assert not warnings_of(result), result
     assert sorted(change['kind'] for change in results[1]['changes']) == ['netns'] + ['xfrm_policy'] * 2 + ['xfrm_state'] * 2
-    assert sorted((s['spi'], s['aead']) for s in ip_states(ns)) == [('0x00001000', (AEAD, KEY_AB, '128')),
-                                                                     ('0x00002000', (AEAD, KEY_BA, '128'))]
+    expected = [('0x00001000', (AEAD, KEY_AB, '128')), ('0x00002000', (AEAD, KEY_BA, '128'))]
+    assert sorted((s['spi'], s['aead']) for s in ip_states(ns)) == expected
     assert len(ip_policies(ns)) == 2
 
     info = run_module('net_info', {'netns': ns})
