@@ -46,7 +46,6 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
 )
 
 
-
 def named_by_a_string(resource_class) -> bool:
     """Whether a name alone makes an item of the kind (namespaces: [ns1, ns2])."""
     required = {option for option, spec in resource_class.argument_spec.items() if spec.get('required')}
