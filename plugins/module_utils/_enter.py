@@ -78,9 +78,9 @@ def run_in_netns(netns: str | None, func, *args):
         return func(*args)
 
 
-def netlink_fd(netns: str | None) -> int:
-    """A NETLINK_ROUTE socket made inside netns (None: this thread's own), as a bare fd."""
-    return run_in_netns(netns, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE).detach())
+def netlink_fd(netns: str | None, protocol: int = socket.NETLINK_ROUTE) -> int:
+    """A netlink socket of protocol made inside netns (None: this thread's own), as a bare fd."""
+    return run_in_netns(netns, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol).detach())
 
 
 def _unshare() -> None:

@@ -15,6 +15,8 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import Rou
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._sysctl import SysctlResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import TunnelResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._veth import VethResource
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm_policy import XfrmPolicyResource
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm_state import XfrmStateResource
 
 # (topology list, resource class), in the order a namespace's items are built
 # (removed: backwards). Namespaces, which live in no namespace, come first.
@@ -27,4 +29,6 @@ KINDS = (
     ('routes', RouteResource),
     ('sysctls', SysctlResource),
     ('impairments', NetemResource),
+    ('xfrm_states', XfrmStateResource),
+    ('xfrm_policies', XfrmPolicyResource),
 )

@@ -37,7 +37,8 @@ def check_options(resource_class, options: dict) -> tuple[dict, list[str]]:
     if validator is None:
         kwargs = {k: v for k, v in resource_class.module_kwargs.items() if k in VALIDATOR_OPTIONS}
         validator = _validators[resource_class] = ArgumentSpecValidator(full_argument_spec(resource_class), **kwargs)
-    result = validator.validate(options)
+    # None is an option left out (Ansible fills in every option of an item whose list has a spec).
+    result = validator.validate({key: value for key, value in options.items() if value is not None})
     problems = []
     for error in result.errors:
         if isinstance(error, UnsupportedError):
@@ -59,8 +60,28 @@ def make_resource(resource_class, nl: Netlink, options: dict):
     return resource
 
 
+def has_secrets(argument_spec: dict) -> bool:
+    """Whether an option (or a suboption) is no_log."""
+    return any(option.get('no_log') or has_secrets(option.get('options') or {}) for option in argument_spec.values())
+
+
+def _without_suboptions(option: dict) -> dict:
+    """An option without its suboptions; hidden as a whole when any of them was no_log."""
+    out = {key: value for key, value in option.items() if key != 'options'}
+    if has_secrets(option.get('options') or {}):
+        out['no_log'] = True
+    return out
+
+
 def new_module(argument_spec: dict, **kwargs) -> AnsibleModule:
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **kwargs)
+    try:
+        module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **kwargs)
+    except TypeError as exc:
+        # ansible-core 2.19 raises (in set_fallbacks) instead of refusing a number or a boolean given for an option
+        # with suboptions; checked without the suboptions, that value is refused with a message (fail_json).
+        flat = {name: _without_suboptions(option) for name, option in argument_spec.items()}
+        module = AnsibleModule(argument_spec=flat, supports_check_mode=True, **kwargs)
+        module.fail_json(msg=f'invalid options: {exc}')
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib('pyroute2'), exception=PYROUTE2_IMPORT_ERROR)
     return module
@@ -82,6 +103,8 @@ def run_resource_module(resource_class) -> None:
             state = resource.result(change, module.check_mode)
         except ResourceError as exc:
             module.fail_json(msg=str(exc))
+    for warning in resource.warnings:
+        module.warn(warning)
     result = {
         'changed': change is not None,
         'action': change.action if change else 'none',

@@ -76,15 +76,18 @@ class Session:
     (veths, tunnels, routes), whose requests pyroute2 builds from keyword
     arguments, go to an IPRoute made on first use. Both are sockets inside
     the namespace.
+
+    Given another protocol and its marshal, a Session talks that netlink
+    family (NETLINK_XFRM: _xfrm.py) through the same _request().
     """
 
     RECV_SIZE = 1 << 16  # a dump datagram is at most 32 KiB
     DUMP_TRIES = 5
 
-    def __init__(self, netns: str | None) -> None:
+    def __init__(self, netns: str | None, protocol: int = socket.NETLINK_ROUTE, marshal=None) -> None:
         self.netns = netns
         self._ipr: IPRoute | None = None
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE, fileno=netlink_fd(netns))
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol, fileno=netlink_fd(netns, protocol))
         try:
             self._sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
             # The kernel then applies the filters of a dump request (Linux 4.20+).
@@ -92,7 +95,7 @@ class Session:
             self.strict = True
         except OSError:
             self.strict = False
-        self._marshal = MarshalRtnl()
+        self._marshal = marshal or MarshalRtnl()
         self._seq = 0
 
     @property

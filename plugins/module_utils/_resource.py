@@ -162,6 +162,8 @@ class Resource:
         self.nl = nl
         self.params = params
         self.netns: str | None = params.get('netns') or None
+        # Things the user should know that are not errors (the module passes them to module.warn()).
+        self.warnings: list[str] = []
 
     @property
     def name(self) -> str:

@@ -24,7 +24,7 @@ import traceback
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._kinds import KINDS
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import get_link
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import check_options, new_module
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import check_options, full_argument_spec, has_secrets, new_module
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, kernel_call, where
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, netns_exists
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import Netlink
@@ -47,8 +47,15 @@ def named_by_a_string(resource_class) -> bool:
     return required == {'name'}
 
 
-ARGUMENT_SPEC: dict = {key: {'type': 'list', 'elements': 'raw' if named_by_a_string(cls) else 'dict', 'default': []}
-                       for key, cls in KINDS}
+def list_spec(resource_class) -> dict:
+    """A topology list; a kind with secrets gives its items its spec, so that Ansible hides just those (no_log)."""
+    spec = {'type': 'list', 'elements': 'raw' if named_by_a_string(resource_class) else 'dict', 'default': []}
+    if has_secrets(resource_class.argument_spec):
+        spec['options'] = full_argument_spec(resource_class)
+    return spec
+
+
+ARGUMENT_SPEC: dict = {key: list_spec(cls) for key, cls in KINDS}
 ARGUMENT_SPEC.update({
     'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
     'purge': {'type': 'bool', 'default': False},
@@ -232,6 +239,7 @@ class Topology:
         try:
             for item in steps:
                 change = self._step(item)
+                self.warnings += item.resource.warnings
                 if change is not None:
                     if item.index is None and not change.note:
                         change.note = 'not declared (purge)'

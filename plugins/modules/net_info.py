@@ -13,7 +13,8 @@ version_added: 0.1.0
 description:
   - Reads one (O(netns)), several (O(namespaces)) or all named network namespaces through netlink and pyroute2,
     and returns per namespace its links (kind, admin state, MTU, veth peer and the peer's namespace, every tunnel attribute),
-    addresses (with the peer of point-to-point ones), routes, forwarding sysctls and link impairments (netem).
+    addresses (with the peer of point-to-point ones), routes, forwarding sysctls, link impairments (netem), and IPsec
+    states (without keys) and policies.
   - Returns the same state a second time as RV(topology), in exactly the input format of M(linuxnet.tunnels.topology).
     Feeding it back reproduces the namespaces, and on the same machine reports no change.
   - Never creates or changes anything; a namespace that does not exist is never created by reading it.
@@ -150,6 +151,16 @@ namespaces:
       description:
         - One item per link with a netem qdisc at its root, with C(dev) and every impairment as M(linuxnet.tunnels.netem)
           returns it (C(delay), C(jitter), C(loss), C(rate), ...).
+      type: list
+      elements: dict
+    xfrm_states:
+      description:
+        - IPsec security associations, as M(linuxnet.tunnels.xfrm_state) returns them, never with their keys (so they are
+          not part of RV(topology)).
+      type: list
+      elements: dict
+    xfrm_policies:
+      description: IPsec policies, as M(linuxnet.tunnels.xfrm_policy) returns them.
       type: list
       elements: dict
 current:

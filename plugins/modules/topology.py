@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: topology
-short_description: Declare a whole lab of namespaces, veths, tunnels, addresses, routes, sysctls and impairments in one task
+short_description: Declare a whole lab of namespaces, veths, tunnels, addresses, routes, sysctls, impairments and IPsec in one task
 version_added: 0.1.0
 description:
   - Creates, changes or removes a whole topology in one task, through the same code as the single-resource
@@ -16,13 +16,15 @@ description:
   - Each list takes items with exactly the options of the module of the same kind, including their defaults;
     O(namespaces) as M(linuxnet.tunnels.netns), O(veths) as M(linuxnet.tunnels.veth), O(tunnels) as
     M(linuxnet.tunnels.tunnel), O(links) as M(linuxnet.tunnels.link), O(addresses) as M(linuxnet.tunnels.address),
-    O(routes) as M(linuxnet.tunnels.route), O(sysctls) as M(linuxnet.tunnels.sysctl) and O(impairments) as
-    M(linuxnet.tunnels.netem).
+    O(routes) as M(linuxnet.tunnels.route), O(sysctls) as M(linuxnet.tunnels.sysctl), O(impairments) as
+    M(linuxnet.tunnels.netem), O(xfrm_states) as M(linuxnet.tunnels.xfrm_state) and O(xfrm_policies) as
+    M(linuxnet.tunnels.xfrm_policy).
   - Every item is validated (types, choices, required options, and the checks of its module) before anything is
     touched; errors name the list and the position, as in C(veths[2]).
   - With O(state=present), items are handled in dependency order, each planned and applied before the next one is
     planned; first the namespaces, then namespace by namespace the veths with an end in it, its tunnels, links,
-    addresses, routes, sysctls and impairments (hubs, the namespaces with the most veths, come last).
+    addresses, routes, sysctls, impairments, IPsec states and IPsec policies (hubs, the namespaces with the most veths,
+    come last).
   - With O(state=absent), what is listed is removed in reverse order. Objects inside a listed namespace go with it
     and are not removed one by one; a veth with an end outside the removed namespaces is deleted explicitly.
     Objects or namespaces that are already gone are nothing to do, so a teardown can be run again.
@@ -94,6 +96,110 @@ options:
     type: list
     elements: dict
     default: []
+  xfrm_states:
+    description:
+      - IPsec security associations; each item takes the options of M(linuxnet.tunnels.xfrm_state) (C(src), C(dst),
+        C(spi), C(mode), C(reqid), C(aead) or C(auth) and C(enc), C(mark), C(netns), C(state)).
+      - Their keys are never returned, logged or shown in a diff.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      netns:
+        description: As O(linuxnet.tunnels.xfrm_state#module:netns).
+        type: str
+      src:
+        description: As O(linuxnet.tunnels.xfrm_state#module:src).
+        type: str
+      dst:
+        description: As O(linuxnet.tunnels.xfrm_state#module:dst).
+        type: str
+        required: true
+      proto:
+        description: As O(linuxnet.tunnels.xfrm_state#module:proto).
+        type: str
+        choices: [esp]
+        default: esp
+      spi:
+        description: As O(linuxnet.tunnels.xfrm_state#module:spi).
+        type: int
+        required: true
+      mode:
+        description: As O(linuxnet.tunnels.xfrm_state#module:mode).
+        type: str
+        choices: [transport, tunnel]
+        default: tunnel
+      reqid:
+        description: As O(linuxnet.tunnels.xfrm_state#module:reqid).
+        type: int
+      aead:
+        description: As O(linuxnet.tunnels.xfrm_state#module:aead).
+        type: dict
+        suboptions:
+          name:
+            description: As O(linuxnet.tunnels.xfrm_state#module:aead.name).
+            type: str
+            required: true
+          key:
+            description: As O(linuxnet.tunnels.xfrm_state#module:aead.key).
+            type: str
+            required: true
+          icv_len:
+            description: As O(linuxnet.tunnels.xfrm_state#module:aead.icv_len).
+            type: int
+            default: 128
+      auth:
+        description: As O(linuxnet.tunnels.xfrm_state#module:auth).
+        type: dict
+        suboptions:
+          name:
+            description: As O(linuxnet.tunnels.xfrm_state#module:auth.name).
+            type: str
+            required: true
+          key:
+            description: As O(linuxnet.tunnels.xfrm_state#module:auth.key).
+            type: str
+            required: true
+          trunc_len:
+            description: As O(linuxnet.tunnels.xfrm_state#module:auth.trunc_len).
+            type: int
+      enc:
+        description: As O(linuxnet.tunnels.xfrm_state#module:enc).
+        type: dict
+        suboptions:
+          name:
+            description: As O(linuxnet.tunnels.xfrm_state#module:enc.name).
+            type: str
+            required: true
+          key:
+            description: As O(linuxnet.tunnels.xfrm_state#module:enc.key).
+            type: str
+            required: true
+      mark:
+        description: As O(linuxnet.tunnels.xfrm_state#module:mark).
+        type: dict
+        suboptions:
+          value:
+            description: As O(linuxnet.tunnels.xfrm_state#module:mark.value).
+            type: int
+            required: true
+          mask:
+            description: As O(linuxnet.tunnels.xfrm_state#module:mark.mask).
+            type: int
+            default: 0xffffffff
+      state:
+        description: As O(linuxnet.tunnels.xfrm_state#module:state).
+        type: str
+        choices: [present, absent]
+        default: present
+  xfrm_policies:
+    description:
+      - IPsec policies; each item takes the options of M(linuxnet.tunnels.xfrm_policy) (C(src), C(dst), C(dir),
+        C(template), C(mark), C(priority), C(netns), C(state)). They are handled after the states of their namespace,
+        so a template finds the states declared with it.
+    type: list
+    elements: dict
+    default: []
   state:
     description:
       - V(present) creates or updates everything listed; an item's own C(state) is honoured, so an item with
@@ -114,6 +220,7 @@ options:
       - A veth whose other end lives in a namespace that is not listed is kept, with a warning, because deleting one
         end deletes the other one outside the topology. Declare that veth, or remove it with M(linuxnet.tunnels.veth).
       - What goes with a purged link (its addresses and routes, a veth's other end) is not listed separately.
+      - IPsec states and policies that are not declared are kept (an IKE daemon may own them).
       - Ignored with O(state=absent).
     type: bool
     default: false

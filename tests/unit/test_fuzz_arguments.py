@@ -44,6 +44,8 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._topology import 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._topology import KINDS  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import TunnelResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._veth import VethResource  # noqa: E402
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm_policy import XfrmPolicyResource  # noqa: E402
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm_state import XfrmStateResource  # noqa: E402
 from harness import list_netns, run_module, unique  # noqa: E402
 
 # Hypothesis' caches go with the other test output (git-ignored), not into a .hypothesis/ of the checkout.
@@ -58,6 +60,7 @@ USED: set = {MISSING, *POOL}
 RESOURCES = {
     'netns': NetnsResource, 'veth': VethResource, 'link': LinkResource, 'address': AddressResource,
     'route': RouteResource, 'sysctl': SysctlResource, 'tunnel': TunnelResource, 'netem': NetemResource,
+    'xfrm_state': XfrmStateResource, 'xfrm_policy': XfrmPolicyResource,
 }
 SPECS = {name: full_argument_spec(cls) for name, cls in RESOURCES.items()}
 SPECS.update({'topology': TOPOLOGY_SPEC, 'ping': _ping.ARGUMENT_SPEC, 'net_info': _info.ARGUMENT_SPEC})
