@@ -16,12 +16,13 @@ is someone else's and is never overwritten or removed.
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import tempfile
 import uuid
 from dataclasses import dataclass
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import AddressResource
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY, AddressResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
@@ -229,7 +230,7 @@ def networkd_network(p: dict, addresses: list, routes: list) -> str:
 
 
 def route_destination(route: RouteResource) -> str:
-    zero = '0.0.0.0' if route.family == 2 else '::'
+    zero = '0.0.0.0' if route.family == socket.AF_INET else '::'
     return f'{route.dst or zero}/{route.dst_len}'
 
 
@@ -238,7 +239,7 @@ def route_entries(route: RouteResource) -> list:
     entries = [('Destination', route_destination(route)), ('Gateway', route.gateway), ('Metric', p.get('metric'))]
     if p['table'] != RT_TABLE_MAIN:
         entries.append(('Table', p['table']))
-    if route.gateway is None and route.family == 2:
+    if route.gateway is None and route.family == socket.AF_INET:
         entries.append(('Scope', 'link'))  # as the route module (and iproute2) add a route without gateway
     return entries
 
@@ -275,7 +276,7 @@ def networkmanager_keyfile(p: dict, addresses: list, routes: list) -> str:
     ]
     for version in (4, 6):
         family = [a for a in addresses if a.local.version == version]
-        family_routes = [r for r in routes if (r.family == 2) == (version == 4)]
+        family_routes = [r for r in routes if r.family == FAMILY[version]]
         for address in family:
             if address.peer is not None:
                 raise refuse(name, f'addresses: peer {address.peer.compressed}',
@@ -346,6 +347,7 @@ class PersistResource(Resource):
         self.backend = BACKENDS[params['backend']]
         self.dir = params.get('dir') or self.backend.dir
         self.wanted: dict = {}  # path -> content, None for a file that goes
+        self._before: dict = {}  # path -> what plan() read there (None: no file), for putting it back
 
     def identity(self) -> str:
         return self.dir
