@@ -182,6 +182,13 @@ def endpoint(p: dict, option: str) -> str | None:
     return None if p.get(option) is None else view_address(parse_ipv4(p[option], option, p['mode']))
 
 
+def outer_header(p: dict) -> tuple:
+    """(ttl, tos) in the kernel's numbers (None when not given), and path MTU discovery."""
+    ttl = parse_ttl(p['ttl']) if p.get('ttl') is not None else None
+    tos = parse_tos(p['tos']) if p.get('tos') is not None else None
+    return ttl, tos, bool(p['pmtudisc'])
+
+
 def networkd_netdev(p: dict) -> str:
     name, mode_name = p['name'], p['mode']
     mode = MODES[mode_name]
@@ -192,9 +199,8 @@ def networkd_netdev(p: dict) -> str:
                                   '(routes to the remote end choose the underlay)')
     tunnel = [('Independent', 'yes'), ('Local', endpoint(p, 'local')), ('Remote', endpoint(p, 'remote'))]
     if mode.iptun:
-        tunnel.append(('TTL', parse_ttl(p['ttl']) if p.get('ttl') is not None else None))
-        tunnel.append(('TOS', parse_tos(p['tos']) if p.get('tos') is not None else None))
-        tunnel.append(('DiscoverPathMTU', 'yes' if p['pmtudisc'] else 'no'))
+        ttl, tos, pmtudisc = outer_header(p)
+        tunnel += [('TTL', ttl), ('TOS', tos), ('DiscoverPathMTU', 'yes' if pmtudisc else 'no')]
     if mode.keys:
         ikey, okey = key_values(p)
         if mode.gre and 0 in (ikey, okey):
@@ -262,9 +268,8 @@ def networkmanager_keyfile(p: dict, addresses: list, routes: list) -> str:
     tunnel = [('mode', NM_MODES[mode_name]), ('local', None if local == 'any' else local), ('remote', remote),
               ('parent', p.get('dev'))]
     if mode.iptun:
-        tunnel.append(('ttl', parse_ttl(p['ttl']) if p.get('ttl') is not None else None))
-        tunnel.append(('tos', parse_tos(p['tos']) if p.get('tos') is not None else None))
-        tunnel.append(('path-mtu-discovery', 'true' if p['pmtudisc'] else 'false'))
+        ttl, tos, pmtudisc = outer_header(p)
+        tunnel += [('ttl', ttl), ('tos', tos), ('path-mtu-discovery', 'true' if pmtudisc else 'false')]
     if mode.keys:
         ikey, okey = key_values(p)
         tunnel += [('input-key', ikey), ('output-key', okey)]

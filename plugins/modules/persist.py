@@ -23,7 +23,7 @@ description:
     the mode number, C(local), C(remote), C(parent), C(ttl), C(tos), C(path-mtu-discovery), the keys and C(mtu);
     addresses and routes under C([ipv4]) and C([ipv6])), owned by root, mode 0600.
   - Every tunnel option is written or refused by name, never dropped. Refused are options a backend cannot express,
-    for example V(isatap) with NetworkManager (it cannot create one), a point-to-point peer with NetworkManager, O(tunnels[].dev)
+    for example V(isatap) with NetworkManager (it cannot create one), a point-to-point peer with NetworkManager, the C(dev) of a tunnel
     with systemd-networkd (only the underlay's own C(.network) file can name a tunnel, and that hands the underlay to
     systemd-networkd), GRE checksums, and fou/gue encapsulation.
   - Idempotent by content, mode and owner. Writes are atomic (a hidden temporary file in O(dir), renamed over the
@@ -88,22 +88,11 @@ options:
       - When no service runs, the task still succeeds, with a warning and RV(reloaded=false).
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The check run renders and compares the same files a real run writes; it never reloads.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-    details:
-      - One before/after text per changed file, shown as a unified diff.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - linuxnet.tunnels.common.attributes
 notes:
+  - Check mode renders and compares the same files a real run writes, and never reloads. In diff mode, the C(diff)
+    of the result is a list with one before/after text per changed file, shown as a unified diff.
   - A running systemd-networkd removes routes it did not configure from the links it manages
     (C(ManageForeignRoutes=yes), the default in C(networkd.conf)); declare every route of a tunnel here.
   - Nothing here creates the underlay or the remote end's route; those belong to the host's own configuration.

@@ -11,7 +11,6 @@ test_persist_reboot.py, which runs the daemon on them in a fresh kernel.
 
 from __future__ import annotations
 
-import configparser
 import os
 import shutil
 import stat
@@ -19,7 +18,7 @@ import subprocess
 
 import pytest
 
-from harness import assert_failed, assert_rhythm, rhythm, run_module
+from harness import assert_failed, assert_rhythm, nm_keyfile, rhythm, run_module
 
 MARK = '# Managed by linuxnet.tunnels.persist'
 
@@ -192,17 +191,6 @@ def test_bad_inputs_write_nothing(tmp_path, backend, tunnels, addresses, words):
     assert os.listdir(target) == [] and os.listdir(tmp_path) == ['etc'] and os.listdir(tmp_path / 'etc') == ['network']
 
 
-def nm_read_back(path) -> configparser.ConfigParser:
-    """The keyfile as NetworkManager's own parser understands it (normalised, defaults left out)."""
-    with open(path, encoding='utf-8') as handle:
-        proc = subprocess.run(['nmcli', '--offline', 'connection', 'modify', 'connection.autoconnect', 'yes'],
-                              stdin=handle, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    parsed = configparser.ConfigParser(interpolation=None)
-    parsed.read_string(proc.stdout)
-    return parsed
-
-
 @pytest.mark.skipif(shutil.which('nmcli') is None, reason='nmcli is not installed (Debian package network-manager)')
 def test_networkmanager_keyfiles_read_back_by_nmcli(tmp_path):
     results = rhythm('persist', networkmanager(tmp_path))
@@ -212,7 +200,7 @@ def test_networkmanager_keyfiles_read_back_by_nmcli(tmp_path):
     for mode, uid, gid, content in files.values():
         assert (mode, uid, gid) == (0o600, 0, 0) and content.startswith(MARK)
 
-    gre = nm_read_back(tmp_path / 'linuxnet-gre-b.nmconnection')
+    gre = nm_keyfile(tmp_path / 'linuxnet-gre-b.nmconnection')
     assert dict(gre['connection'], uuid='') == {'id': 'gre-b', 'uuid': '', 'type': 'ip-tunnel', 'interface-name': 'gre-b'}
     assert dict(gre['ip-tunnel']) == {'mode': '2', 'local': '198.51.100.10', 'remote': '203.0.113.20', 'ttl': '64',
                                       'tos': '16', 'input-key': '42', 'output-key': '42', 'mtu': '1400'}
@@ -220,14 +208,14 @@ def test_networkmanager_keyfiles_read_back_by_nmcli(tmp_path):
                                  'route2': '192.168.21.0/24,10.255.0.2,7', 'route2_options': 'table=100'}
     assert dict(gre['ipv6']) == {'method': 'disabled'}
 
-    sit = nm_read_back(tmp_path / 'linuxnet-sit-b.nmconnection')
+    sit = nm_keyfile(tmp_path / 'linuxnet-sit-b.nmconnection')
     # ttl 0 (inherit) and path MTU discovery off; NetworkManager leaves ttl=0 out, its default.
     assert dict(sit['ip-tunnel']) == {'mode': '3', 'local': '198.51.100.10', 'remote': '203.0.113.20', 'parent': 'eth0',
                                       'path-mtu-discovery': 'false'}
     assert dict(sit['ipv4']) == {'method': 'manual', 'address1': '10.255.1.1/30'}
     assert dict(sit['ipv6']) == {'method': 'manual', 'address1': 'fd00:255::1/64', 'route1': 'fd00:20::/64,fd00:255::2,1024'}
 
-    vti = nm_read_back(tmp_path / 'linuxnet-vti-b.nmconnection')
+    vti = nm_keyfile(tmp_path / 'linuxnet-vti-b.nmconnection')
     assert dict(vti['ip-tunnel']) == {'mode': '5', 'local': '198.51.100.10', 'remote': '203.0.113.21',
                                       'input-key': '7', 'output-key': '8'}
     assert dict(vti['ipv4']) == {'method': 'disabled'} and dict(vti['ipv6']) == {'method': 'disabled'}

@@ -15,7 +15,6 @@ costs tens of seconds under User-Mode Linux, hence one test.
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ import sys
 
 import pytest
 
-from harness import addresses, ip, links, routes
+from harness import addresses, ip, links, nm_keyfile, routes
 
 GRE = {'tunnel_endpoint_key': '42', 'tunnel_endpoint_ttl': '64', 'tunnel_endpoint_tos': 'inherit'}
 
@@ -140,12 +139,7 @@ def test_persist_networkmanager(tmp_path):
         assert [(a['local'], a['prefixlen']) for a in addresses('nm-gre') if a['family'] == 'inet'] == [('10.255.9.1', 30)]
         keyfile = files / 'linuxnet-nm-gre.nmconnection'
         assert oct(os.stat(keyfile).st_mode & 0o777) == '0o600'
-        with open(keyfile, encoding='utf-8') as handle:
-            proc = subprocess.run(['nmcli', '--offline', 'connection', 'modify', 'connection.autoconnect', 'yes'],
-                                  stdin=handle, capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, proc.stderr
-        parsed = configparser.ConfigParser(interpolation=None)
-        parsed.read_string(proc.stdout)
+        parsed = nm_keyfile(keyfile)
         assert dict(parsed['ip-tunnel']) == {'mode': '2', 'local': '192.0.2.1', 'remote': '192.0.2.2', 'ttl': '64',
                                              'input-key': '42', 'output-key': '42'}
         assert dict(parsed['ipv4']) == {'method': 'manual', 'address1': '10.255.9.1/30', 'route1': '198.51.109.0/24,0.0.0.0,0'}
