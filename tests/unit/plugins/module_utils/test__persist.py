@@ -1,11 +1,15 @@
-"""Pure rendering of linuxnet.tunnels.persist: the files of both backends for every mode, and the refusals."""
+"""linuxnet.tunnels.persist without a kernel: the files of both backends for every mode, the refusals, and an all-or-nothing apply (on a scratch directory)."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
+from ansible_collections.linuxnet.tunnels.plugins.module_utils import _persist
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._persist import HEADER, MARK, declare, render
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._persist import HEADER, MARK, PersistResource, declare, render
 
 
 def files(backend: str, tunnels: list, addresses: list = (), routes: list = ()) -> dict:
@@ -169,3 +173,28 @@ def test_bad_items_are_named(declaration, words):
         declare(declaration)
     for word in words:
         assert word in str(caught.value), str(caught.value)
+
+
+def test_a_failed_write_puts_back_what_the_run_wrote(tmp_path, monkeypatch):
+    """All or nothing: when the second file cannot be written, the first one is as it was before the run."""
+    params = {'backend': 'networkd', 'dir': str(tmp_path), 'state': 'present', 'reload': False, 'addresses': [], 'routes': [],
+              'tunnels': [dict(ENDS, name='t0')]}
+    netdev, network = tmp_path / '10-linuxnet-t0.netdev', tmp_path / '10-linuxnet-t0.network'
+    netdev.write_text(f'{MARK}: an older version\n')
+    os.chmod(netdev, 0o640)
+    resource = PersistResource(None, params)
+    resource.validate()
+    change = resource.plan()
+    assert change.attributes == [str(netdev), str(network)]
+    real_write = _persist.write_atomically
+
+    def failing_write(path, content, mode, owner=(0, 0)):
+        if path == str(network):
+            raise ResourceError(f'could not write {path}: No space left on device')
+        real_write(path, content, mode, owner)
+
+    monkeypatch.setattr(_persist, 'write_atomically', failing_write)
+    with pytest.raises(ResourceError, match='No space left'):
+        resource.apply(change)
+    assert netdev.read_text() == f'{MARK}: an older version\n' and stat.S_IMODE(os.stat(netdev).st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ['10-linuxnet-t0.netdev']  # no temporary file left either
