@@ -1,4 +1,8 @@
-"""linuxnet.tunnels.persist without a kernel: the files of both backends for every mode, the refusals, and an all-or-nothing apply (on a scratch directory)."""
+"""linuxnet.tunnels.persist without a kernel.
+
+The files of both backends for every mode, the refusals, and an all-or-nothing
+apply (on a scratch directory).
+"""
 
 from __future__ import annotations
 
