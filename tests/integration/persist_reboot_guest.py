@@ -160,7 +160,7 @@ def boot2(scratch: str) -> None:
         'check': play(scratch, check=True),
         'links': ip_json('-d', 'link', 'show'),
         'addrs': ip_json('addr', 'show'),
-        'routes': ip_json('route', 'show', 'table', 'all') + ip_json('-6', 'route', 'show', 'table', 'all'),
+        'routes': ip_json('-4', 'route', 'show', 'table', 'all') + ip_json('-6', 'route', 'show', 'table', 'all'),
         'pings': {},
     }
     progress('pings')
