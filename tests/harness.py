@@ -7,6 +7,7 @@ rhythm everywhere. Out-of-band reads use `ip -j`, never the module's return.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import importlib
 import io
@@ -120,6 +121,18 @@ def settled(ns: str, *devs: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f'{devs} in {ns} did not come up')
+
+
+def nm_keyfile(path) -> configparser.ConfigParser:
+    """A NetworkManager keyfile as NetworkManager's own parser reads it (`nmcli --offline`, no daemon;
+    normalised: values at their default are left out)."""
+    with open(path, encoding='utf-8') as handle:
+        proc = subprocess.run(['nmcli', '--offline', 'connection', 'modify', 'connection.autoconnect', 'yes'],
+                              stdin=handle, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    parsed = configparser.ConfigParser(interpolation=None)
+    parsed.read_string(proc.stdout)
+    return parsed
 
 
 def under_uml() -> bool:

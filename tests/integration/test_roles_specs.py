@@ -19,7 +19,7 @@ ROLES = ('ipip_lab', 'tunnel_endpoint')
 # What the roles may call: the collection's modules for the kernel, builtins
 # for control flow and the root-namespace router's saved forwarding value.
 ALLOWED = {
-    'linuxnet.tunnels.topology', 'linuxnet.tunnels.ping', 'linuxnet.tunnels.sysctl',
+    'linuxnet.tunnels.topology', 'linuxnet.tunnels.persist', 'linuxnet.tunnels.ping', 'linuxnet.tunnels.sysctl',
     'ansible.builtin.assert', 'ansible.builtin.debug', 'ansible.builtin.include_tasks',
     'ansible.builtin.slurp', 'ansible.builtin.file', 'ansible.builtin.copy',
 }

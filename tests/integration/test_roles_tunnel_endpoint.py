@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from harness import addresses, ip, links, routes
-
-pytestmark = pytest.mark.tunnel
+from harness import addresses, ip, links, nm_keyfile, routes
 
 GRE = {'tunnel_endpoint_key': '42', 'tunnel_endpoint_ttl': '64', 'tunnel_endpoint_tos': 'inherit'}
 
@@ -46,6 +45,13 @@ def sites(a: str, b: str) -> list[dict]:
 
 def play(tmp_path, endpoints: list[dict], state: str = 'present') -> int:
     """Apply the role once per endpoint in one playbook run; return the play's changed count."""
+    proc = run_play(tmp_path, endpoints, state)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    recap = [line for line in proc.stdout.splitlines() if line.startswith('localhost') and 'changed=' in line][-1]
+    return int(recap.split('changed=')[1].split()[0])
+
+
+def run_play(tmp_path, endpoints: list[dict], state: str) -> subprocess.CompletedProcess:
     tasks = [
         {'name': f"Endpoint {vars_['tunnel_endpoint_name']}",
          'ansible.builtin.include_role': {'name': 'linuxnet.tunnels.tunnel_endpoint'},
@@ -54,14 +60,11 @@ def play(tmp_path, endpoints: list[dict], state: str = 'present') -> int:
     ]
     playbook = tmp_path / 'sites.yml'
     playbook.write_text(json.dumps([{'name': 'Tunnel endpoints', 'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}]))
-    proc = subprocess.run(
+    return subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), str(playbook)],
         capture_output=True, text=True, check=False,
         env=dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_NOCOLOR='1'),
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    recap = [line for line in proc.stdout.splitlines() if line.startswith('localhost') and 'changed=' in line][-1]
-    return int(recap.split('changed=')[1].split()[0])
 
 
 @pytest.fixture
@@ -76,6 +79,7 @@ def underlay(make_netns):
     return a, b
 
 
+@pytest.mark.tunnel
 def test_mirrored_sites(tmp_path, underlay):
     a, b = underlay
     endpoints = sites(a, b)
@@ -105,3 +109,42 @@ def test_mirrored_sites(tmp_path, underlay):
         assert f'{mode}-b' not in links(a) and f'{mode}-a' not in links(b)
     assert routes(a, '198.51.100.0/24') == [] and routes(b, '203.0.114.0/24') == []
     assert 'ua' in links(a) and 'ub' in links(b)  # the underlay is not the role's
+
+
+def test_persist_refuses_a_namespace(tmp_path):
+    """Boot-time files configure the namespace the service runs in: refused before anything is touched."""
+    files = tmp_path / 'network'
+    files.mkdir()
+    endpoint = dict(sites('lt-no-such-ns', 'lt-no-such-ns2')[0], tunnel_endpoint_persist='networkd',
+                    tunnel_endpoint_persist_dir=str(files))
+    proc = run_play(tmp_path, [endpoint], 'present')
+    assert proc.returncode != 0 and 'leave tunnel_endpoint_netns empty' in proc.stdout, proc.stdout + proc.stderr
+    assert os.listdir(files) == []
+
+
+@pytest.mark.rootns
+@pytest.mark.skipif(shutil.which('nmcli') is None, reason='nmcli is not installed (Debian package network-manager)')
+def test_persist_networkmanager(tmp_path):
+    """One set of variables: the gre tunnel now (in this kernel's own namespace) and its NetworkManager keyfile."""
+    files = tmp_path / 'system-connections'
+    files.mkdir()
+    endpoint = {'tunnel_endpoint_name': 'nm-gre', 'tunnel_endpoint_mode': 'gre', 'tunnel_endpoint_key': '42',
+                'tunnel_endpoint_ttl': '64', 'tunnel_endpoint_local': '192.0.2.1', 'tunnel_endpoint_remote': '192.0.2.2',
+                'tunnel_endpoint_address': '10.255.9.1/30', 'tunnel_endpoint_routes': ['198.51.109.0/24'],
+                'tunnel_endpoint_persist': 'networkmanager', 'tunnel_endpoint_persist_dir': str(files)}
+    try:
+        assert play(tmp_path, [endpoint]) == 2
+        data = links()['nm-gre']['linkinfo']['info_data']
+        assert (data['local'], data['remote'], data['ttl'], data.get('ikey')) == ('192.0.2.1', '192.0.2.2', 64, '0.0.0.42')
+        assert [(a['local'], a['prefixlen']) for a in addresses('nm-gre') if a['family'] == 'inet'] == [('10.255.9.1', 30)]
+        keyfile = files / 'linuxnet-nm-gre.nmconnection'
+        assert oct(os.stat(keyfile).st_mode & 0o777) == '0o600'
+        parsed = nm_keyfile(keyfile)
+        assert dict(parsed['ip-tunnel']) == {'mode': '2', 'local': '192.0.2.1', 'remote': '192.0.2.2', 'ttl': '64',
+                                             'input-key': '42', 'output-key': '42'}
+        assert dict(parsed['ipv4']) == {'method': 'manual', 'address1': '10.255.9.1/30', 'route1': '198.51.109.0/24,0.0.0.0,0'}
+        assert play(tmp_path, [endpoint]) == 0
+        assert play(tmp_path, [endpoint], state='absent') == 2
+        assert os.listdir(files) == [] and 'nm-gre' not in links()
+    finally:
+        ip('link', 'del', 'nm-gre', check=False)

@@ -38,6 +38,8 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import Link
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import full_argument_spec  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netem import NetemResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netns import NetnsResource  # noqa: E402
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._persist import LISTS as PERSIST_LISTS  # noqa: E402
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._persist import PersistResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import RouteResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._sysctl import SysctlResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._topology import ARGUMENT_SPEC as TOPOLOGY_SPEC  # noqa: E402
@@ -63,7 +65,10 @@ RESOURCES = {
     'xfrm_state': XfrmStateResource, 'xfrm_policy': XfrmPolicyResource,
 }
 SPECS = {name: full_argument_spec(cls) for name, cls in RESOURCES.items()}
-SPECS.update({'topology': TOPOLOGY_SPEC, 'ping': _ping.ARGUMENT_SPEC, 'net_info': _info.ARGUMENT_SPEC})
+SPECS.update({'topology': TOPOLOGY_SPEC, 'ping': _ping.ARGUMENT_SPEC, 'net_info': _info.ARGUMENT_SPEC,
+              'persist': PersistResource.argument_spec})
+# persist's dir never exists: check mode reads nothing there and could write nothing anyway.
+PERSIST_DIR = f'/nonexistent/{MISSING}'
 
 # Plausible-but-wrong strings: what users mistype, and what the kernel refuses.
 STRINGS = [
@@ -168,10 +173,20 @@ def topology_options() -> st.SearchStrategy:
     return st.fixed_dictionaries({}, optional={**lists, 'state': typed_value(TOPOLOGY_SPEC['state']), 'purge': typed_value(TOPOLOGY_SPEC['purge'])})
 
 
+def persist_options() -> st.SearchStrategy:
+    lists = {key: weighted((8, st.lists(options_for(cls.argument_spec), max_size=3)), (1, st.lists(garbage(), max_size=2)),
+                           (1, garbage()))
+             for key, cls in PERSIST_LISTS}
+    others = {name: typed_value(option) for name, option in SPECS['persist'].items() if name not in lists and name != 'dir'}
+    return st.fixed_dictionaries({'dir': st.just(PERSIST_DIR)}, optional={**lists, **others})
+
+
 def strategy_for(module: str) -> st.SearchStrategy:
     spec = SPECS[module]
     if module == 'topology':
         return topology_options()
+    if module == 'persist':
+        return persist_options()
     if module == 'netns':
         return options_for(spec)  # check mode only: reads /run/netns, nothing else
     if module == 'ping':
