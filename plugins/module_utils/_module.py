@@ -38,7 +38,10 @@ def check_options(resource_class, options: dict) -> tuple[dict, list[str]]:
         kwargs = {k: v for k, v in resource_class.module_kwargs.items() if k in VALIDATOR_OPTIONS}
         validator = _validators[resource_class] = ArgumentSpecValidator(full_argument_spec(resource_class), **kwargs)
     # None is an option left out (Ansible fills in every option of an item whose list has a spec).
-    result = validator.validate({key: value for key, value in options.items() if value is not None})
+    try:
+        result = validator.validate({key: value for key, value in options.items() if value is not None})
+    except TypeError as exc:  # ansible-core's suboption checks raise on some wrong types instead of refusing them
+        return options, [f'invalid options: {exc}']
     problems = []
     for error in result.errors:
         if isinstance(error, UnsupportedError):

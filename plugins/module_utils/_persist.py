@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY, AddressResource
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
     DELETE,
@@ -33,9 +33,9 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
 )
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._route import DEFAULT_METRIC, RT_TABLE_MAIN, RouteResource
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._topology import check_options
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import (
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel import TunnelResource
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel_params import (
     MODES,
-    TunnelResource,
     parse_ipv4,
     parse_key,
     parse_tos,
@@ -354,7 +354,7 @@ class PersistResource(Resource):
         self.wanted: dict = {}  # path -> content, None for a file that goes
         self._before: dict = {}  # path -> what plan() read there (None: no file), for putting it back
 
-    def identity(self) -> str:
+    def display_name(self) -> str:
         return self.dir
 
     def validate(self) -> None:

@@ -177,7 +177,7 @@ reloaded:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._persist import PersistResource, reload_daemon
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import converge
 
