@@ -225,8 +225,9 @@ def test_a_host_outside_the_inventory_is_refused():
         plan(sites(2), 'site1', ['site1', 'site2', 'zz'], pool='172.31.0.0/16')
 
 
-@pytest.mark.parametrize('case, options, message', BAD, ids=[case for case, _, _ in BAD])
+@pytest.mark.parametrize('case, options, message', BAD, ids=[row[0] for row in BAD])
 def test_bad_inputs_are_refused_with_a_clear_message(case, options, message):
+    options = dict(options)
     hostvars = options.pop('hostvars', sites(5))
     with pytest.raises(MeshError) as err:
         mesh(hostvars, next(iter(hostvars)), **options)
