@@ -12,7 +12,13 @@ in the same kernel, are not. Measured (median of --runs):
   verification costs;
 - scale: a hub-and-spoke topology of N sites, one linuxnet.tunnels.topology
   task: converge, re-run, teardown; the marginal cost per site is the slope
-  of a least-squares line through the converge medians.
+  of a least-squares line through the converge medians;
+- mesh: the linuxnet.tunnels.tunnel_mesh role on 20 namespace hosts (the
+  netns connection, forks 10), a full gre mesh of 190 tunnels: converge,
+  re-run, one host leaving (19 hosts, one tunnel removed on each) and removal
+  (tunnel_mesh_state=absent); pings off (tunnel_mesh_verify=false).
+
+--cases picks some of lab, scale and mesh (the floor is always sampled).
 
 `make bench` runs this inside the User-Mode Linux runner when the host kernel
 has no ipip. It prints a table and writes JSON (--out).
@@ -53,9 +59,9 @@ class Runner:
                         ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0', LC_ALL='C.UTF-8')
         self.ansible_playbook = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 
-    def play(self, path: str, *extra: str) -> float:
+    def play(self, path: str, *extra: str, inventory: str = 'localhost,') -> float:
         """Seconds one ansible-playbook run takes; a failed run aborts the benchmark."""
-        cmd = [self.ansible_playbook, '-i', 'localhost,', '-c', 'local',
+        cmd = [self.ansible_playbook, '-i', inventory, '-c', 'local',
                '-e', f'ansible_python_interpreter={sys.executable}', path, *extra]
         start = time.monotonic()
         proc = subprocess.run(cmd, env=self.env, cwd=REPO, capture_output=True, text=True, check=False)
@@ -94,6 +100,63 @@ def hub_and_spoke(sites: int, state: str) -> dict:
     return topo
 
 
+MESH_HOSTS = 20
+MESH_HUB = 'bmhub'
+
+
+def mesh_files(workdir: str) -> tuple[str, str, str, str]:
+    """The mesh case's inventory, its underlay up and down (one topology task
+    on the controller: a namespace per host, each with a veth to a forwarding
+    hub), and the playbook applying the role."""
+    hosts = {f'bm{i:02d}': i for i in range(1, MESH_HOSTS + 1)}
+    inventory = {'all': {
+        'vars': {'ansible_python_interpreter': sys.executable},
+        'hosts': {'localhost': {'ansible_connection': 'local'}},
+        'children': {'mesh': {
+            'vars': {'ansible_connection': 'linuxnet.tunnels.netns', 'tunnel_mesh_pool': '10.255.0.0/22',
+                     'tunnel_mesh_verify': False},
+            'hosts': {host: {'tunnel_mesh_underlay': f'10.64.{i}.2', 'tunnel_mesh_networks': [f'192.168.{i}.0/24']}
+                      for host, i in hosts.items()},
+        }},
+    }}
+    underlay: dict = {'namespaces': [{'name': MESH_HUB}], 'veths': [], 'addresses': [], 'routes': [],
+                      'sysctls': [{'name': 'net.ipv4.ip_forward', 'value': '1', 'netns': MESH_HUB}]}
+    for host, i in hosts.items():
+        underlay['namespaces'].append({'name': host})
+        underlay['veths'].append({'name': 'uplink', 'netns': host, 'peer': host, 'peer_netns': MESH_HUB})
+        underlay['addresses'] += [{'dev': 'uplink', 'netns': host, 'address': f'10.64.{i}.2/24'},
+                                  {'dev': host, 'netns': MESH_HUB, 'address': f'10.64.{i}.1/24'}]
+        underlay['routes'].append({'dest': '10.64.0.0/16', 'gateway': f'10.64.{i}.1', 'netns': host})
+    inventory_path = f'{workdir}/mesh-inventory.yml'
+    with open(inventory_path, 'w', encoding='utf-8') as handle:
+        json.dump(inventory, handle)
+    mesh = [{'name': 'Mesh', 'hosts': 'mesh', 'gather_facts': False, 'roles': [{'role': 'linuxnet.tunnels.tunnel_mesh'}]}]
+    with open(f'{workdir}/mesh.yml', 'w', encoding='utf-8') as handle:
+        json.dump(mesh, handle)
+    return (inventory_path, playbook([{'linuxnet.tunnels.topology': underlay}], f'{workdir}/mesh-up.yml'),
+            playbook([{'linuxnet.tunnels.topology': {'namespaces': underlay['namespaces'], 'state': 'absent'}}],
+                     f'{workdir}/mesh-down.yml'), f'{workdir}/mesh.yml')
+
+
+def mesh_case(runner: Runner, workdir: str, runs: int, floor_playbook: str, floors: list[float]) -> list[dict]:
+    inventory, up, down, mesh = mesh_files(workdir)
+    runner.play(down)
+    runner.play(up)
+    samples: dict[str, list[float]] = {'converge': [], 're-run': [], 'one host leaves': [], 'removal': []}
+    try:
+        for _run in range(runs):
+            floors.append(runner.play(floor_playbook))
+            samples['converge'].append(runner.play(mesh, '--forks', '10', inventory=inventory))
+            samples['re-run'].append(runner.play(mesh, '--forks', '10', inventory=inventory))
+            samples['one host leaves'].append(runner.play(mesh, '--forks', '10', '--limit', f'mesh:!bm{MESH_HOSTS:02d}',
+                                                          inventory=inventory))
+            samples['removal'].append(runner.play(mesh, '--forks', '10', '-e', 'tunnel_mesh_state=absent', inventory=inventory))
+    finally:
+        runner.play(down)
+    return [{'case': f'mesh {MESH_HOSTS} hosts {case}', 'seconds': statistics.median(values), 'samples': values}
+            for case, values in samples.items()]
+
+
 def slope(points: list[tuple[int, float]]) -> float:
     """Least-squares slope: seconds per site."""
     xs, ys = [p[0] for p in points], [p[1] for p in points]
@@ -105,12 +168,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=3, help='runs per measurement (median); at least 3')
     parser.add_argument('--sizes', default='10,50,200', help='hub-and-spoke sizes, comma-separated')
-    parser.add_argument('--cases', default='lab,scale', help='which cases to run: lab, scale or both (comma-separated)')
+    parser.add_argument('--cases', default='lab,scale,mesh', help='which cases, comma-separated: lab, scale, mesh')
     parser.add_argument('--out', default=os.path.join(REPO, 'bench-results', 'bench.json'))
     args = parser.parse_args()
     cases = set(args.cases.split(','))
-    if not cases <= {'lab', 'scale'}:
-        parser.error(f'--cases: lab, scale or both, got {args.cases}')
+    if not cases <= {'lab', 'scale', 'mesh'}:
+        parser.error(f'--cases: lab, scale, mesh (comma-separated), got {args.cases}')
     sizes = [int(n) for n in args.sizes.split(',')] if 'scale' in cases else []
 
     workdir = tempfile.mkdtemp(prefix='linuxnet-bench-')
@@ -153,6 +216,8 @@ def main() -> int:
             points.append((sites, statistics.median(converge)))
             for case, samples in ((f'scale N={sites} converge', converge), (f'scale N={sites} re-run', rerun), (f'scale N={sites} teardown', down)):
                 rows.append({'case': case, 'seconds': statistics.median(samples), 'samples': samples, 'sites': sites})
+        if 'mesh' in cases:
+            rows += mesh_case(runner, workdir, args.runs, floor_playbook, floors)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
