@@ -18,6 +18,7 @@ import os
 import socket
 import struct
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -123,6 +124,28 @@ def check_ifname(name: str, option: str = 'name') -> None:
 
 def netns_exists(name: str) -> bool:
     return os.path.exists(os.path.join(NETNS_RUN_DIR, name))
+
+
+def netns_placeholder(name: str) -> bool:
+    """True when /run/netns/name is a file with no namespace mounted on it.
+
+    `ip netns add` and create_netns() make the file first and mount the new
+    namespace on it next, and removal unmounts before it unlinks: a run killed
+    in between leaves such a file (iproute2 calls it "No such file or
+    directory", setns() says EINVAL). A creation in progress mounts within
+    microseconds, so the file has to stay empty for a moment to count.
+    """
+    path = os.path.join(NETNS_RUN_DIR, name)
+    nsfs = os.stat('/proc/self/ns/net').st_dev
+    for pause in (0.05, 0.2, None):
+        try:
+            if os.stat(path).st_dev == nsfs:
+                return False
+        except FileNotFoundError:
+            return False
+        if pause is None:
+            return True
+        time.sleep(pause)
 
 
 def list_netns() -> list[str]:
@@ -334,7 +357,7 @@ class Netlink:
 
     def readable(self, netns: str | None) -> bool:
         """False when netns is planned but not made yet: treat it as empty."""
-        if netns and netns in self.pending_netns and not netns_exists(netns):
+        if netns and netns in self.pending_netns and (not netns_exists(netns) or netns_placeholder(netns)):
             return False
         return True
 
@@ -413,6 +436,10 @@ def _netlink_fd(netns: str | None) -> int:
             return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE).detach()
     except FileNotFoundError as exc:
         raise NamespaceMissing(netns) from exc
+    except OSError as exc:
+        if exc.errno == errno.EINVAL and netns_placeholder(netns):
+            raise NamespaceMissing(netns) from exc  # an interrupted run's empty file: no namespace
+        raise
 
 
 def run_in_netns(netns: str | None, func, *args):

@@ -18,6 +18,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     create_netns,
     kernel_call,
     netns_exists,
+    netns_placeholder,
 )
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
@@ -51,14 +52,18 @@ class NetnsResource(Resource):
         name = self.params['name']
         if not netns_exists(name):
             return None
-        return {'name': name, 'path': os.path.join(NETNS_RUN_DIR, name)}
+        found = {'name': name, 'path': os.path.join(NETNS_RUN_DIR, name)}
+        if netns_placeholder(name):
+            found['placeholder'] = True
+        return found
 
     def plan(self) -> Change | None:
         current = self.read()
         if self.params.get('state', 'present') == 'present':
-            if current is None:
+            if current is None or current.get('placeholder'):
                 wanted = {'name': self.params['name'], 'path': os.path.join(NETNS_RUN_DIR, self.params['name'])}
-                return Change(self.kind, self.name, CREATE, None, wanted)
+                note = f"{wanted['path']} is an empty file (an interrupted creation or removal left it): replaced" if current else ''
+                return Change(self.kind, self.name, CREATE, current, wanted, note=note)
             return None
         if current is not None:
             return Change(self.kind, self.name, DELETE, current, None)
@@ -68,6 +73,9 @@ class NetnsResource(Resource):
         name = self.params['name']
         if change.action == CREATE:
             self.nl.pending_netns.discard(name)
+            if change.before is not None and netns_placeholder(name):
+                with kernel_call(f"could not remove the empty file {change.before['path']}"):
+                    os.unlink(change.before['path'])
             try:
                 with kernel_call(f"could not create network namespace '{name}'"):
                     create_netns(name)  # no fork: see _netlink.create_netns
