@@ -160,6 +160,7 @@ NETLINK_EXT_ACK = 11
 NETLINK_GET_STRICT_CHK = 12
 IFF_UP = 0x1  # include/uapi/linux/if.h
 NLMSG_SEQ_OFFSET = 8  # in struct nlmsghdr: len (4), type (2), flags (2), seq (4)
+READ_REQUESTS = frozenset((RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNSID)) if HAS_PYROUTE2 else frozenset()
 
 
 class Session:
@@ -183,16 +184,21 @@ class Session:
     def __init__(self, netns: str | None) -> None:
         self.netns = netns
         self._ipr: IPRoute | None = None
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE, fileno=_netlink_fd(netns))
+        self.strict = False
+        self._sock = self._open()
+        self._marshal = MarshalRtnl()
+        self._seq = 0
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE, fileno=_netlink_fd(self.netns))
         try:
-            self._sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+            sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
             # The kernel then applies the filters of a dump request (Linux 4.20+).
-            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+            sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
             self.strict = True
         except OSError:
             self.strict = False
-        self._marshal = MarshalRtnl()
-        self._seq = 0
+        return sock
 
     @property
     def ipr(self) -> IPRoute:
@@ -293,10 +299,21 @@ class Session:
             self._seq += 1
             struct.pack_into('=I', data, NLMSG_SEQ_OFFSET, self._seq)
             self._sock.send(data)
-            found, interrupted = self._responses(dump)
+            try:
+                found, interrupted = self._responses(dump)
+            except OSError as exc:
+                # ENOBUFS: the socket's buffer overran and part of the answer is lost. A read
+                # is asked again on a fresh socket, where no rest of the old answer can arrive;
+                # a write may have been made, so its error stands.
+                if exc.errno != errno.ENOBUFS or msg_type not in READ_REQUESTS:
+                    raise
+                self._sock.close()
+                self._sock = self._open()
+                continue
             if not interrupted:
                 return found
-        raise NetlinkError(errno.EAGAIN, f'dump interrupted {self.DUMP_TRIES} times in a row (the kernel kept changing)')
+        raise NetlinkError(errno.EAGAIN, f'answer incomplete {self.DUMP_TRIES} times in a row (the kernel kept changing, '
+                                         'or dropped messages: ENOBUFS)')
 
     def _responses(self, dump: bool) -> tuple[list, bool]:
         """(messages, dump interrupted) for the request just sent."""
