@@ -6,7 +6,7 @@
 """Namespace-wide reading for net_info: what is there, and as topology input.
 
 Only the gathering lives here. Link, veth-peer and tunnel attributes are
-read with the link and tunnel code (_link.link_state, _link.netns_of_nsid,
+read with the link and tunnel code (_link.link_state, _link.NsidNames,
 _tunnel.parms_from_msg/view), sysctls with SysctlResource.read(), so that
 what net_info reports is exactly what the resource modules compare against.
 Every socket is opened with flags=0 (Netlink): reading never creates a
@@ -21,7 +21,7 @@ import socket
 from dataclasses import dataclass, field
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import FAMILY_NAME
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import link_state, netns_of_nsid
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import NsidNames, link_state
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     FALLBACK_DEVICES,
     NETNS_RUN_DIR,
@@ -154,16 +154,14 @@ class Gatherer:
         space.names = {msg['index']: msg.get('ifname') for msg in space.links}
         # Where a veth peer may be: named namespaces first, as the current one may have a name too.
         others = [name for name in list_netns() if name != netns] + ([None] if netns is not None else [])
-        mapped: dict = {}
+        # The nsid is relative to this namespace: map it while its socket is open.
+        nsid_names = NsidNames(session, others)
         for msg in space.links:
             nsid = msg.get('link_netnsid')
             if link_state(msg)['kind'] != 'veth' or nsid is None:
                 continue
-            if nsid not in mapped:
-                # The nsid is relative to this namespace: map it while its socket is open.
-                with kernel_call(f"could not map the namespace id of the peer of '{msg.get('ifname')}' in {where(netns)}"):
-                    mapped[nsid] = netns_of_nsid(session, nsid, others)
-            space.peer_netns[msg['index']] = mapped[nsid]
+            with kernel_call(f"could not map the namespace id of the peer of '{msg.get('ifname')}' in {where(netns)}"):
+                space.peer_netns[msg['index']] = nsid_names.lookup(nsid)
         space.sysctls = self._sysctls(netns)
         return space
 
