@@ -71,8 +71,18 @@ class AddressResource(Resource):
         # (link index, addresses with our local one) as the last plan read them.
         self._seen: tuple | None = None
 
-    def identity(self) -> str:
+    def display_name(self) -> str:
         return f"{self.params['address']} dev {self.params['dev']}"
+
+    def key(self) -> tuple:
+        return (self.netns, self.params['dev'], self.local.compressed)
+
+    def uses(self) -> list[tuple]:
+        return [(self.netns, self.params['dev'])]
+
+    def wanted(self) -> dict:
+        self._parsed()
+        return self._wanted()
 
     def validate(self) -> None:
         check_ifname(self.params['dev'], 'dev')
@@ -159,8 +169,6 @@ class AddressResource(Resource):
         dev = self.params['dev']
         present = self.params['state'] == 'present'
         self._seen = None
-        if not self.nl.readable(self.netns):
-            return Change(self.kind, self.name, CREATE, None, self._wanted()) if present else None
         index = self._link_index()
         if index is None:
             if present:
@@ -204,17 +212,12 @@ class AddressResource(Resource):
         if change.action == DELETE:
             self.remove()
             return
-        # The plan has just read the link and its addresses (converge() plans
-        # right before it applies), unless the namespace did not exist yet.
-        index, current = self._seen or (self._link_index(), None)
-        if index is None:
-            raise ResourceError(f"dev: link '{self.params['dev']}' does not exist in {where(self.netns)}")
+        # The plan has just read the link and its addresses (converge() plans right before it applies).
+        index, current = self._seen
         removed = []
         wanted_key = (self.prefixlen, self.peer.compressed if self.peer else None)
         try:
             # Delete first: IPv6 refuses a second address with the same local one.
-            if current is None:
-                current = self._same_local(index)
             for found in current:
                 if (found['prefixlen'], found['peer']) != wanted_key:
                     self._delete(index, found)

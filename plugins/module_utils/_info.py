@@ -85,6 +85,16 @@ def _compact(item: dict) -> dict:
     return {key: value for key, value in item.items() if value is not None}
 
 
+def declared_address(addr: dict) -> bool:
+    """Whether a topology declares an address like this one (the kernel makes the others)."""
+    if addr['dev'] is None or (addr['dev'] == 'lo' and addr['address'] in LOOPBACK_ADDRESSES):
+        return False
+    if addr['family'] == 'ipv6' and ipaddress.ip_address(addr['local']) in LINK_LOCAL:
+        return False
+    # IPv6 autoconfiguration adds addresses that expire: the kernel's, not declared.
+    return addr['permanent']
+
+
 @dataclass
 class Space:
     """What one namespace's dumps hold; netns None is the current namespace."""
@@ -288,10 +298,10 @@ class Gatherer:
             self._topology_links(out, netns, info, seen_veth_ends)
         for netns, info in infos.items():
             for addr in info['addresses']:
-                if self._declared_address(addr):
+                if declared_address(addr):
                     out['addresses'].append(_compact({'dev': addr['dev'], 'netns': netns, 'address': addr['address'], 'peer': addr['peer']}))
             for route in info['routes']:
-                if self._declared_route(netns, route):
+                if self.declared_route(netns, route):
                     out['routes'].append(_compact({
                         'dest': route['dest'], 'gateway': route['gateway'], 'dev': route['dev'],
                         'metric': route['metric'], 'table': route['table'], 'netns': netns,
@@ -390,16 +400,7 @@ class Gatherer:
                 item[key] = str(item[key])  # these options are strings ('inherit', 'none', dotted keys)
         return _compact(item)
 
-    @staticmethod
-    def _declared_address(addr: dict) -> bool:
-        if addr['dev'] is None or (addr['dev'] == 'lo' and addr['address'] in LOOPBACK_ADDRESSES):
-            return False
-        if addr['family'] == 'ipv6' and ipaddress.ip_address(addr['local']) in LINK_LOCAL:
-            return False
-        # IPv6 autoconfiguration adds addresses that expire: the kernel's, not declared.
-        return addr['permanent']
-
-    def _declared_route(self, netns: str | None, route: dict) -> bool:
+    def declared_route(self, netns: str | None, route: dict) -> bool:
         if route['proto'] in LEARNED_PROTOS.values():
             return False
         if route['family'] == 'ipv6' and ipaddress.ip_network(route['dest']).subnet_of(LINK_LOCAL):

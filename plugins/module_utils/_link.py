@@ -178,43 +178,66 @@ class LinkResource(Resource):
             'operstate': state['operstate'],
         }
 
+    is_setting = True
+    uses_option = 'name'
+    PREDICTED_UNKNOWN = ('index', 'operstate')
+
+    def uses(self) -> list[tuple]:
+        return [(self.netns, self.params['name'])]
+
     def _wanted(self) -> dict:
         state = self.params.get('state')
         return {'up': None if state is None else state == 'up', 'mtu': self.params.get('mtu')}
 
-    def plan(self) -> Change | None:
-        name = self.params['name']
+    def _change(self, current: dict) -> Change | None:
         wanted = self._wanted()
-        if not self.nl.readable(self.netns):
-            # The namespace is about to be made (topology): only lo will be there.
-            if all(value is None for value in wanted.values()):
-                return None
-            after = {'name': name, 'netns': self.netns, 'index': None, 'kind': None, 'up': wanted['up'], 'mtu': wanted['mtu'], 'operstate': None}
-            return Change(self.kind, self.name, UPDATE, None, after, [k for k, v in wanted.items() if v is not None])
-        msg = self._msg()
-        if msg is None:
-            raise ResourceError(
-                f"name: link '{name}' does not exist in {where(self.netns)}; this module only changes existing links "
-                '(create veth pairs with linuxnet.tunnels.veth and tunnels with linuxnet.tunnels.tunnel)')
-        check_mtu_range(msg, wanted['mtu'], name)
-        current = self._public(msg)
         differs = changed_attributes(current, wanted)
         if not differs:
             return None
         after = dict(current, **{key: wanted[key] for key in differs})
         return Change(self.kind, self.name, UPDATE, current, after, differs)
 
-    def apply(self, change: Change) -> None:
-        self._set(change.after, change.attributes, change.before)
-
-    def undo(self, change: Change) -> None:
-        if change.action == UPDATE and change.before is not None:
-            self._set(change.before, change.attributes, None)
-
-    def _set(self, target: dict, attributes: list[str], restore: dict | None) -> None:
+    def plan(self) -> Change | None:
         name = self.params['name']
-        up = target['up'] if 'up' in attributes else None
-        mtu = target['mtu'] if 'mtu' in attributes else None
+        msg = self._msg()
+        if msg is None:
+            raise ResourceError(
+                f"name: link '{name}' does not exist in {where(self.netns)}; this module only changes existing links "
+                '(create veth pairs with linuxnet.tunnels.veth and tunnels with linuxnet.tunnels.tunnel)')
+        check_mtu_range(msg, self._wanted()['mtu'], name)
+        return self._change(self._public(msg))
+
+    def predict(self, forecast) -> Change | None:
+        known = forecast.links.get((self.netns, self.params['name']))
+        if known is None:
+            if forecast.pending(self.netns):
+                return self.predict_fresh(forecast)
+            return self.plan()  # a link that exists and that no earlier item touches
+        current = {'name': self.params['name'], 'netns': self.netns, 'index': known.get('index'), 'kind': known.get('kind'),
+                   'up': known.get('up'), 'mtu': known.get('mtu'), 'operstate': None}
+        change = self._change(current)
+        if change is not None and 'mtu' in change.attributes and current['mtu'] is None:
+            change.uncertain = 'the kernel picks the MTU of a link made without one, so it is not known yet'
+        return change
+
+    def predict_fresh(self, forecast) -> Change | None:
+        """A fallback device of a namespace this call makes: its state before is not known."""
+        wanted = self._wanted()
+        if all(value is None for value in wanted.values()):
+            return None
+        after = {'name': self.params['name'], 'netns': self.netns, 'index': None, 'kind': None,
+                 'up': wanted['up'], 'mtu': wanted['mtu'], 'operstate': None}
+        return Change(self.kind, self.name, UPDATE, None, after, [k for k, v in wanted.items() if v is not None],
+                      uncertain='the namespace is made by this task, so the state this device starts with is not known yet')
+
+    def remember(self, change: Change, forecast) -> None:
+        known = forecast.links.setdefault((self.netns, self.params['name']), {'new': False})
+        known.update({key: change.after.get(key) for key in ('up', 'mtu')})
+
+    def apply(self, change: Change) -> None:
+        name = self.params['name']
+        up = change.after['up'] if 'up' in change.attributes else None
+        mtu = change.after['mtu'] if 'mtu' in change.attributes else None
         session = self.nl(self.netns)
         msg = self._msg()  # again: the plan may predate the namespace (topology)
         if msg is None:
@@ -223,17 +246,14 @@ class LinkResource(Resource):
             with kernel_call(f"could not set link '{name}' in {where(self.netns)}"):
                 set_link(session, msg['index'], up=up, mtu=mtu)
         except ResourceError:
-            if restore is not None:
-                # Put back whatever part of the change went through.
-                try:
-                    set_link(session, msg['index'], up=restore['up'] if up is not None else None,
-                             mtu=restore['mtu'] if mtu is not None else None)
-                except (NetlinkError, OSError):
-                    pass
+            # Put back whatever part of the change went through.
+            before = change.before
+            try:
+                set_link(session, msg['index'], up=before['up'] if up is not None else None,
+                         mtu=before['mtu'] if mtu is not None else None)
+            except (NetlinkError, OSError):
+                pass
             raise
-
-    def remove(self) -> None:
-        """An existing link is never deleted by this resource."""
 
 
 MTU_MAX = 2 ** 31 - 1

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     HAS_PYROUTE2,
@@ -26,6 +28,39 @@ def full_argument_spec(resource_class) -> dict:
     spec = dict(NETNS_OPTION) if resource_class.has_netns_option else {}
     spec.update(resource_class.argument_spec)
     return spec
+
+
+# What ArgumentSpecValidator takes of a resource's module_kwargs.
+VALIDATOR_OPTIONS = ('mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by')
+_validators: dict = {}
+
+
+def check_options(resource_class, options: dict) -> tuple[dict, list[str]]:
+    """(options with defaults filled in, problems) against the resource module's own spec (topology items)."""
+    validator = _validators.get(resource_class)
+    if validator is None:
+        kwargs = {k: v for k, v in resource_class.module_kwargs.items() if k in VALIDATOR_OPTIONS}
+        validator = _validators[resource_class] = ArgumentSpecValidator(full_argument_spec(resource_class), **kwargs)
+    result = validator.validate(options)
+    problems = []
+    for error in result.errors:
+        if isinstance(error, UnsupportedError):
+            supported = ', '.join(sorted(validator.argument_spec))
+            problems.append(f"unsupported option(s) {', '.join(sorted(map(str, result.unsupported_parameters)))} "
+                            f'(supported: {supported})')
+        else:
+            problems.append(str(error))
+    return result.validated_parameters, problems
+
+
+def make_resource(resource_class, nl: Netlink, options: dict):
+    """A resource for options we put together ourselves (purge), validated like an item."""
+    values, problems = check_options(resource_class, options)
+    if problems:  # a bug of ours, not the user's input
+        raise ResourceError(f'internal error: {resource_class.kind} {options}: {"; ".join(problems)}')
+    resource = resource_class(nl, values)
+    resource.validate()
+    return resource
 
 
 def new_module(argument_spec: dict, **kwargs) -> AnsibleModule:

@@ -11,6 +11,7 @@ import errno
 import os
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
+    FALLBACK_DEVICES,
     NETNS_RUN_DIR,
     ResourceError,
     errno_of,
@@ -57,11 +58,27 @@ class NetnsResource(Resource):
             found['placeholder'] = True
         return found
 
+    def wanted(self) -> dict:
+        return {'name': self.params['name'], 'path': os.path.join(NETNS_RUN_DIR, self.params['name'])}
+
+    def key(self) -> tuple:
+        return (self.params['name'],)
+
+    def namespace_options(self) -> list:
+        return []
+
+    def own_namespace(self) -> str | None:
+        return self.params['name']
+
+    def remember(self, change: Change, forecast) -> None:
+        if change.action == CREATE:
+            forecast.add_namespace(self.params['name'])
+
     def plan(self) -> Change | None:
         current = self.read()
         if self.params.get('state', 'present') == 'present':
             if current is None or current.get('placeholder'):
-                wanted = {'name': self.params['name'], 'path': os.path.join(NETNS_RUN_DIR, self.params['name'])}
+                wanted = self.wanted()
                 note = f"{wanted['path']} is an empty file (an interrupted creation or removal left it): replaced" if current else ''
                 return Change(self.kind, self.name, CREATE, current, wanted, note=note)
             return None
@@ -87,6 +104,16 @@ class NetnsResource(Resource):
                 raise
         elif change.action == DELETE:
             self.remove()
+
+    def undo(self, change: Change) -> None:
+        """Rollback: only once nothing else is left in it; a concurrent run's links are not ours to delete."""
+        name = self.params['name']
+        with kernel_call(f"could not list the links of namespace '{name}'"):
+            names = [msg.get('ifname') for msg in self.nl(name).links()]
+        strangers = sorted(n for n in names if n != 'lo' and n not in FALLBACK_DEVICES)
+        if strangers:
+            raise ResourceError(f"kept, it holds links this call did not make ({', '.join(strangers)})")
+        self.remove()
 
     def remove(self) -> None:
         name = self.params['name']

@@ -3,12 +3,50 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The shape every resource kind shares: read, plan, apply, undo.
+"""The shape every resource kind shares, and what a kind must implement.
 
 A resource reads the kernel, compares it with what was asked for and returns
 one Change (or None). Check mode and --diff only read that Change; apply() is
-the only step that writes. The topology module drives many resources through
-the same four calls.
+the only step that writes. The single-resource modules drive one resource
+(_module.run_resource_module); the topology module drives many, in order, and
+knows nothing of any kind beyond what this protocol asks of its class.
+
+A new kind is one Resource subclass plus one line in _kinds.KINDS (its
+topology list name and class), and the matching list option in the topology
+module's documentation. The subclass implements:
+
+- kind, argument_spec, module_kwargs, has_netns_option: its module's options
+  (topology items take exactly these).
+- validate(): refuse bad input from the options alone.
+- read(): the current state (a dict) or None; plan_state() (or plan() when it
+  needs no namespace guard): the Change; apply(change); remove() when
+  CREATE can be rolled back (the default undo() calls it).
+- wanted(): the state it will have once created, in read()'s shape. The
+  default predict_fresh() returns it as the after of a CREATE.
+
+And, when the defaults do not fit:
+
+- key(): what makes two items of its list the same object (default
+  (netns, name)); display_name(): its name in messages and diffs.
+- namespace_options(): the (option, namespace) pairs it lives in (default
+  [('netns', netns)]); own_namespace(): the namespace it *is* (netns only).
+- makes() / uses(): the links, as (netns, ifname), it creates / needs;
+  uses_option: the option that names the links it uses (in messages).
+- is_setting: True for settings of objects (links, sysctls): state=absent
+  in a topology leaves them alone.
+- predict(forecast): check mode in a topology, given what earlier items would
+  have made. The default plans against the kernel, or calls predict_fresh()
+  when its namespace or a link it uses is made by this call (nothing of it
+  exists yet). remember(change, forecast): what its change makes, for the
+  items after it (links it makes or changes, facts of its own kind).
+- PREDICTED_UNKNOWN: the state keys check mode cannot know (an ifindex the
+  kernel has yet to assign); they are None in a prediction. A prediction
+  that may differ from the real run in more than these says why in
+  Change.uncertain (the topology module documents each case).
+
+Parsing of its kernel messages lives next to the class (link_state,
+address_from_msg, route_from_msg, parms_from_msg), and net_info uses the
+same functions.
 """
 
 from __future__ import annotations
@@ -40,6 +78,7 @@ class Change:
     after: dict | None
     attributes: list[str] = field(default_factory=list)  # the ones that differ
     note: str = ''  # why, when the action is not obvious (for example a replace)
+    uncertain: str = ''  # check mode: why this prediction may differ from what a real run does
 
     def summary(self) -> dict:
         out = {'kind': self.kind, 'name': self.name, 'action': self.action}
@@ -47,6 +86,8 @@ class Change:
             out['attributes'] = list(self.attributes)
         if self.note:
             out['note'] = self.note
+        if self.uncertain:
+            out['uncertain'] = self.uncertain
         return out
 
     def diff(self) -> dict:
@@ -61,6 +102,36 @@ class Change:
 def changed_attributes(current: dict, wanted: dict) -> list[str]:
     """Keys of wanted (None means "don't care") whose value differs."""
     return [key for key, value in wanted.items() if value is not None and current.get(key) != value]
+
+
+NEW_LOOPBACK = {'kind': None, 'up': False, 'mtu': 65536, 'index': 1, 'new': False}
+
+
+class Forecast:
+    """Check mode in a topology: what the items planned so far would have made.
+
+    links maps (netns, ifname) to what is known of a link earlier items make
+    or change: kind, up, mtu, index (when known) and new (made by this call,
+    so it carries nothing yet). facts holds what a kind tells later items of
+    its own kind, keyed by tuples that start with the kind.
+    """
+
+    def __init__(self, nl: Netlink) -> None:
+        self.nl = nl
+        self.links: dict[tuple, dict] = {}
+        self.facts: dict[tuple, object] = {}
+
+    def pending(self, netns: str | None) -> bool:
+        """Whether netns is made by this call and not there yet."""
+        return not self.nl.readable(netns)
+
+    def made(self, link: tuple) -> bool:
+        """Whether the link (netns, ifname) is made (or made again) by this call."""
+        return bool(self.links.get(link, {}).get('new'))
+
+    def add_namespace(self, name: str) -> None:
+        self.nl.pending_netns.add(name)
+        self.links[(name, 'lo')] = dict(NEW_LOOPBACK)
 
 
 class Resource:
@@ -81,10 +152,11 @@ class Resource:
     @property
     def name(self) -> str:
         """Identity in messages and diffs, with the namespace when there is one."""
-        ident = self.identity()
-        return f'{self.netns}/{ident}' if self.netns else ident
+        shown = self.display_name()
+        return f'{self.netns}/{shown}' if self.netns else shown
 
-    def identity(self) -> str:
+    def display_name(self) -> str:
+        """The object in messages and diffs, without its namespace."""
         return str(self.params['name'])
 
     def validate(self) -> None:
@@ -112,12 +184,61 @@ class Resource:
         raise NotImplementedError
 
     def undo(self, change: Change) -> None:
-        """Take back an applied CREATE (the topology module's rollback)."""
-        if change.action == CREATE:
-            self.remove()
+        """Take back an applied CREATE (the topology module's rollback calls it for CREATEs only)."""
+        self.remove()
 
     def remove(self) -> None:
         raise NotImplementedError
+
+    def wanted(self) -> dict:
+        """The state it will have once created, in the shape read() returns."""
+        raise NotImplementedError
+
+    # ---- its place in a topology ----------------------------------------
+
+    is_setting = False  # a setting of an object: a topology's state=absent leaves it alone
+    uses_option = 'dev'  # the option naming the links uses() returns
+    PREDICTED_UNKNOWN: tuple = ()  # state keys check mode cannot know (None in a prediction)
+
+    def key(self) -> tuple:
+        """What makes two items of one topology list the same object."""
+        return (self.netns, self.params['name'])
+
+    def namespace_options(self) -> list[tuple[str, str | None]]:
+        """(option, namespace) of each namespace the object lives in (None: the one Ansible runs in)."""
+        return [('netns', self.netns)]
+
+    def namespaces(self) -> list[str | None]:
+        return list(dict.fromkeys(netns for _option, netns in self.namespace_options()))
+
+    def own_namespace(self) -> str | None:
+        """The namespace this object is (the netns kind only)."""
+        return None
+
+    def makes(self) -> list[tuple]:
+        """The links this object creates, as (netns, ifname)."""
+        return []
+
+    def uses(self) -> list[tuple]:
+        """The links this object needs, as (netns, ifname)."""
+        return []
+
+    # ---- check mode inside a topology -----------------------------------
+
+    def predict(self, forecast: Forecast) -> Change | None:
+        """The plan, seen through what earlier items of the same topology would have made."""
+        if forecast.pending(self.netns) or any(forecast.made(link) for link in self.uses()):
+            return self.predict_fresh(forecast)
+        return self.plan()
+
+    def predict_fresh(self, forecast: Forecast) -> Change | None:
+        """The plan when its namespace or a link it uses is new: nothing of it exists yet."""
+        if self.params.get('state') == 'absent':
+            return None
+        return Change(self.kind, self.name, CREATE, None, self.wanted())
+
+    def remember(self, change: Change, forecast: Forecast) -> None:
+        """Record what this change makes for the items after it."""
 
     def absent_when_netns_missing(self) -> bool:
         """Whether a missing namespace means 'absent' rather than an error."""

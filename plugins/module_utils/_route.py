@@ -66,9 +66,27 @@ class RouteResource(Resource):
         self.dst_len = 0
         self.gateway: str | None = None
 
-    def identity(self) -> str:
+    def display_name(self) -> str:
         table = self.params.get('table') or RT_TABLE_MAIN
         return self.params['dest'] + (f' table {table}' if table != RT_TABLE_MAIN else '')
+
+    def destination(self) -> tuple:
+        """(netns, IP version, network address, prefix length, table): the routes to one place."""
+        zero = '0.0.0.0' if self.family == socket.AF_INET else '::'
+        network = ipaddress.ip_network(f'{self.dst or zero}/{self.dst_len}')
+        return (self.netns, network.version, network.network_address.compressed, network.prefixlen, self.params['table'])
+
+    def key(self) -> tuple:
+        # IPv6 keeps routes that differ only in metric side by side; IPv4 does not for the route module.
+        metric = (self.params.get('metric') or DEFAULT_METRIC[self.family]) if self.family == socket.AF_INET6 else None
+        return self.destination() + (metric,)
+
+    def uses(self) -> list[tuple]:
+        return [(self.netns, self.params['dev'])] if self.params.get('dev') else []
+
+    def wanted(self) -> dict:
+        self._parsed()
+        return self._wanted(None)
 
     # ---- input ----------------------------------------------------------
 
@@ -225,8 +243,6 @@ class RouteResource(Resource):
     def plan_state(self) -> Change | None:
         self._parsed()
         p = self.params
-        if not self.nl.readable(self.netns):
-            return Change(self.kind, self.name, CREATE, None, self._wanted(None)) if p['state'] == 'present' else None
         if p['state'] == 'absent':
             found = self._matching_absent(self._candidates())
             if not found:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
@@ -33,6 +34,27 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
 PROC_SYS = '/proc/sys'
 PROC_SYS_NET = '/proc/sys/net'
 BOOLEAN_WORDS = frozenset(('true', 'false', 'yes', 'no', 'on', 'off'))
+# net.ipv4.conf.<dev>.*, net.ipv6.neigh.<dev>.*: a new link starts from <default>.
+SYSCTL_DEVICE = re.compile(r'^net\.ipv[46]\.(?:conf|neigh)\.([^.]+)\.')
+# Writing one of these sets the forwarding of every link (and of new ones) in the namespace.
+FORWARDING_SWITCHES = {'net.ipv4.ip_forward': '4', 'net.ipv4.conf.all.forwarding': '4', 'net.ipv6.conf.all.forwarding': '6'}
+FORWARDING = re.compile(r'^net\.ipv([46])\.conf\.[^.]+\.forwarding$')
+
+
+def sysctl_device(name: str) -> str | None:
+    """The link a per-device sysctl belongs to ('/' in a key part is a dot, as in sysctl(8))."""
+    match = SYSCTL_DEVICE.match(str(name))
+    if match is None or match.group(1) in ('all', 'default'):
+        return None
+    return match.group(1).replace('/', '.')
+
+
+def forwarding_family(name: str) -> str | None:
+    """'4' or '6' for a forwarding switch of a namespace or a link, else None."""
+    if name in FORWARDING_SWITCHES:
+        return FORWARDING_SWITCHES[name]
+    match = FORWARDING.match(str(name))
+    return match.group(1) if match else None
 
 
 def sysctl_path(name: str) -> str:
@@ -117,12 +139,52 @@ class SysctlResource(Resource):
         kind, value = self._inspect()
         return None if kind == 'missing' else self._public(value)
 
+    is_setting = True
+    uses_option = 'name'
+
+    def key(self) -> tuple:
+        return (self.netns, self.path)
+
+    def uses(self) -> list[tuple]:
+        dev = sysctl_device(self.params['name'])
+        return [(self.netns, dev)] if dev else []
+
+    def wanted(self) -> dict:
+        return self._public(str(self.params['value']).strip())
+
+    def predict(self, forecast) -> Change | None:
+        forced = forecast.facts.get((self.kind, 'forwarding', self.netns, forwarding_family(self.params['name'])))
+        if forced is not None:
+            # An earlier item switched forwarding for the whole namespace: every link follows.
+            if normalise(self.wanted()['value']) == forced:
+                return None
+            return Change(self.kind, self.name, UPDATE, self._public(forced), self.wanted(), ['value'])
+        if forecast.pending(self.netns):
+            return Change(self.kind, self.name, UPDATE, None, self.wanted(), ['value'],
+                          uncertain='the namespace is made by this task, so the value it starts with is not known yet')
+        if any(forecast.made(link) for link in self.uses()):
+            return self._predict_from_default()
+        return self.plan()
+
+    def _predict_from_default(self) -> Change | None:
+        """A sysctl of a link made by this call starts from the namespace's default for new links."""
+        name = self.params['name']
+        match = SYSCTL_DEVICE.match(name)
+        template = SysctlResource(self.nl, dict(self.params, name=f'{name[:match.start(1)]}default{name[match.end(1):]}'))
+        template.validate()
+        change = template.plan()
+        if change is None:
+            return None
+        return Change(self.kind, self.name, UPDATE, dict(change.before, name=name), dict(change.after, name=name), list(change.attributes))
+
+    def remember(self, change: Change, forecast) -> None:
+        family = FORWARDING_SWITCHES.get(self.params['name'])
+        if family is not None:
+            forecast.facts[(self.kind, 'forwarding', self.netns, family)] = normalise(self.params['value'])
+
     def plan(self) -> Change | None:
         name = self.params['name']
-        wanted = self._public(str(self.params['value']).strip())
-        if not self.nl.readable(self.netns):
-            # The namespace is yet to be made (topology): its defaults are unknown.
-            return Change(self.kind, self.name, UPDATE, None, wanted, ['value'])
+        wanted = self.wanted()
         kind, current = self._inspect()
         if kind == 'missing':
             raise ResourceError(f"name: {name} does not exist in {where(self.netns)} (no {self.path}); either there is no such key, "
@@ -164,13 +226,6 @@ class SysctlResource(Resource):
             run_in_netns(self.netns, _write, self.path, self.previous)
         except (OSError, ResourceError):
             pass
-
-    def undo(self, change: Change) -> None:
-        """Topology rollback: put the previous value back."""
-        self._restore()
-
-    def remove(self) -> None:
-        """A sysctl cannot be removed; undo() restores the previous value."""
 
     def result(self, change: Change | None, check_mode: bool) -> dict | None:
         state = super().result(change, check_mode)

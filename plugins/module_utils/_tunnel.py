@@ -29,7 +29,6 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import (
 )
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import (
     FALLBACK_DEVICES,
-    NamespaceMissing,
     NetlinkError,
     ResourceError,
     check_ifname,
@@ -200,29 +199,43 @@ def validate_params(params: dict) -> None:
                 raise ResourceError(f'{option}: {mode_name} tunnels have no {option} setting')
         if params.get('pmtudisc') is False:
             raise ResourceError(f'pmtudisc: {mode_name} tunnels have no pmtudisc setting; leave it at true')
-    ttl = parse_ttl(params['ttl']) if params.get('ttl') is not None else None
+    if params.get('ttl') is not None:
+        parse_ttl(params['ttl'])
     if params.get('tos') is not None:
         parse_tos(params['tos'])
-    if ttl and params.get('pmtudisc') is False:
-        raise ResourceError(
-            f'ttl: a fixed ttl ({ttl}) needs path MTU discovery; with pmtudisc: false set ttl: inherit '
-            '(the kernel would silently turn pmtudisc back on)'
-        )
-    encap = params.get('encap')
     ports = [option for option in ('encap_sport', 'encap_dport') if params.get(option) is not None]
     if not mode.encap:
         for option in ['encap'] + ports:
             if params.get(option) is not None:
                 raise ResourceError(f'{option}: {mode_name} tunnels have no fou/gue encapsulation')
-    if encap == 'none' and ports:
-        raise ResourceError(f'{ports[0]}: ports only apply with encap: fou or encap: gue')
     for option in ports:
         parse_port(params[option], option)
-    if params.get('encap_dport') == 0 and encap in ('fou', 'gue'):
-        raise ResourceError(f'encap_dport: {encap} encapsulation needs a destination port (1 to 65535)')
     mtu = params.get('mtu')
     if mtu is not None and not MIN_MTU <= mtu <= 65535:
         raise ResourceError(f'mtu: {mtu} is out of range {MIN_MTU} to 65535')
+    # What the tunnel has now is not known yet: only the options given can conflict.
+    unknown = dict(default_parms(), encap_type=None, encap_dport=None)
+    check_conflicts(mode_name, merge(mode_name, unknown, params, None), params, f"{mode_name} tunnel '{name}'")
+
+
+def check_conflicts(mode_name: str, parms: dict, params: dict, label: str) -> None:
+    """Refuse parameters the kernel would silently change or reject (None: not known yet)."""
+    mode = MODES[mode_name]
+    if mode.iptun and parms['ttl'] and not parms['pmtudisc']:
+        raise ResourceError(
+            f"ttl: {label} would have a fixed ttl ({parms['ttl']}) and pmtudisc: false, but a fixed ttl needs path MTU "
+            'discovery; with pmtudisc: false set ttl: inherit (the kernel would silently turn pmtudisc back on)'
+        )
+    if not mode.encap or parms['encap_type'] is None:
+        return
+    if parms['encap_type']:
+        if parms['encap_dport'] == 0:
+            encap = {code: word for word, code in ENCAP_TYPES.items()}[parms["encap_type"]]
+            raise ResourceError(f'encap_dport: {encap} encapsulation needs a destination port (1 to 65535)')
+        return
+    for option in ('encap_sport', 'encap_dport'):
+        if params.get(option) is not None:
+            raise ResourceError(f'{option}: ports only apply with encap: fou or encap: gue; {label} has no encapsulation')
 
 
 # ---------------------------------------------------------------------------
@@ -495,7 +508,6 @@ class TunnelResource(Resource):
         self._current: tuple[str, dict, int] | None = None  # (mode, parms, ifindex) read by plan()
         self._after: dict | None = None  # kernel parameters plan() decided on
         self._names: dict[int, str] = {}  # ifindex -> name in the tunnel's namespace
-        self._pending = False  # the namespace is planned but not made yet
 
     # -- reading -----------------------------------------------------------
 
@@ -557,24 +569,42 @@ class TunnelResource(Resource):
 
     # -- planning ----------------------------------------------------------
 
-    def plan(self) -> Change | None:
-        # A namespace the topology module has yet to make is empty: nothing to
-        # read or check there now; apply() plans again once it exists.
-        self._pending = not self.nl.readable(self.netns)
-        try:
-            found = None if self._pending else self._read_tunnel()
-        except NamespaceMissing:
-            if not self.absent_when_netns_missing():
-                raise
-            found = None
+    def wanted(self) -> dict:
+        after = merge(self.mode_name, default_parms(), self.params, None)
+        return view(self.ifname, self.mode_name, after, self.params.get('dev'), None)
+
+    def makes(self) -> list[tuple]:
+        return [(self.netns, self.ifname)]
+
+    def uses(self) -> list[tuple]:
+        return [(self.netns, self.params['dev'])] if self.params.get('dev') else []
+
+    def predict_fresh(self, forecast) -> Change | None:
+        if self.params['state'] == 'absent':
+            return None
+        if not forecast.pending(self.netns) and self._read_tunnel() is not None:
+            return self.plan()  # only its underlay is made anew
+        self._current = None
+        action, note, after = self._target(None, None)
+        check_conflicts(self.mode_name, after, self.params, self.label())
+        return Change(self.kind, self.name, action, None, self.wanted(), [], note)
+
+    def remember(self, change: Change, forecast) -> None:
+        if change.action == DELETE:
+            return
+        after = change.after
+        forecast.links[(self.netns, self.ifname)] = {
+            'kind': MODES[self.mode_name].kind, 'up': after['up'], 'mtu': after['mtu'], 'new': change.action != UPDATE}
+
+    def plan_state(self) -> Change | None:
+        found = self._read_tunnel()
         self._current = found
         before = view(self.ifname, found[0], found[1], self._dev_name(found[1]['link']), found[2]) if found else None
-        if self.params.get('state', 'present') == 'absent':
+        if self.params['state'] == 'absent':
             return Change(self.kind, self.name, DELETE, before, None) if found else None
-
-        link = None if self._pending else self._resolve_dev()
-        action, note, after = self._target(found, link)
-        self._check_merged(after, found if action == UPDATE else None)
+        action, note, after = self._target(found, self._resolve_dev())
+        check_conflicts(self.mode_name, after, self.params, self.label())
+        self._check_mtu(found if action == UPDATE else None)
         dev = self.params['dev'] if self.params.get('dev') is not None else self._dev_name(after['link'])
         wanted = view(self.ifname, self.mode_name, after, dev, found[2] if action == UPDATE else None)
         if before is None:
@@ -583,7 +613,7 @@ class TunnelResource(Resource):
             differs = [key for key in VIEW_KEYS if wanted[key] != before[key] and (action == UPDATE or key != 'ifindex')]
             if action == UPDATE and not differs:
                 return None
-        if not self._pending and self.nl.check_mode:
+        if self.nl.check_mode:
             # Only to predict the kernel's EEXIST in check mode: a real run gets it
             # from the kernel, and _refusal() names the blocker then.
             self._check_collision(self.mode_name, after)  # only now: it dumps every link of the namespace
@@ -624,22 +654,8 @@ class TunnelResource(Resource):
             raise ResourceError(f"dev: there is no link named '{dev}' in {where(self.netns)} (the underlay must be in the tunnel's namespace)")
         return msg['index']
 
-    def _check_merged(self, after: dict, found) -> None:
-        """Refusals that depend on the tunnel's current parameters too."""
-        mode = MODES[self.mode_name]
-        if mode.iptun and after['ttl'] and not after['pmtudisc']:
-            raise ResourceError(
-                f"pmtudisc: false needs ttl: inherit, but {self.label()} would keep ttl {after['ttl']}; "
-                'set ttl: inherit as well (the kernel would silently turn pmtudisc back on)'
-            )
-        if mode.encap and after['encap_type']:
-            encap = self.params.get('encap') or {v: k for k, v in ENCAP_TYPES.items()}[after['encap_type']]
-            if not after['encap_dport']:
-                raise ResourceError(f'encap_dport: {encap} encapsulation needs a destination port (1 to 65535)')
-        elif mode.encap:
-            for option in ('encap_sport', 'encap_dport'):
-                if self.params.get(option) is not None:
-                    raise ResourceError(f'{option}: ports only apply with encap: fou or encap: gue; {self.label()} has no encapsulation')
+    def _check_mtu(self, found) -> None:
+        """An MTU outside what the existing tunnel reports it accepts."""
         mtu = self.params.get('mtu')
         if mtu is not None and found is not None:
             low, high = found[1].get('min_mtu') or 0, found[1].get('max_mtu') or 0
@@ -683,11 +699,6 @@ class TunnelResource(Resource):
         if change.action == DELETE:
             self.remove()
             return
-        if self._pending:
-            # The namespace exists now: resolve dev and check collisions there.
-            change = self.plan()
-            if change is None:
-                return
         after = self._after
         if change.action == CREATE:
             self._create(self.mode_name, after)
@@ -761,7 +772,7 @@ class TunnelResource(Resource):
             return
         # Same kind (sit <-> isatap, remote any <-> address): the new tunnel would
         # collide with the old one, so the old one has to go first.
-        self._delete(old_index)
+        self._delete(old_index, old_mode)
         try:
             self._create(self.mode_name, after)
         except ResourceError as exc:
@@ -770,11 +781,11 @@ class TunnelResource(Resource):
 
     def _replace_beside(self, after: dict) -> None:
         """Another kind cannot collide: make it first, so a refusal leaves the old tunnel untouched."""
-        old_index = self._current[2]
+        old_mode, old_index = self._current[0], self._current[2]
         temporary = f'lnt{uuid.uuid4().hex[:8]}'
         index = self._add(self.mode_name, after, temporary)
         try:
-            self._delete(old_index)
+            self._delete(old_index, old_mode)
         except ResourceError:
             self._delete_quietly(index)
             raise
@@ -796,10 +807,12 @@ class TunnelResource(Resource):
         except ResourceError as again:
             raise ResourceError(f'{exc}; the previous {old_mode} tunnel could not be restored either: {again}') from exc
 
-    def _delete(self, index: int) -> None:
-        with kernel_call(f'could not delete {self.label(self._current[0])}'):
+    def _delete(self, index: int | None = None, mode_name: str | None = None) -> None:
+        """Delete the tunnel by ifindex (or by name); gone already is fine."""
+        target = {'ifname': self.ifname} if index is None else {'index': index}
+        with kernel_call(f'could not delete {self.label(mode_name)}'):
             try:
-                self._session().link('del', index=index)
+                self._session().link('del', **target)
             except NetlinkError as exc:
                 if exc.code != errno.ENODEV:
                     raise
@@ -811,9 +824,9 @@ class TunnelResource(Resource):
         if verb == 'create' and code == errno.EOPNOTSUPP:
             mode = MODES[mode_name]
             return ResourceError(
-                f'{what}: the kernel has no support for {mode_name} tunnels (kernel module {mode.module} is not '
-                f'available: {error_text(exc)}). Use a kernel with {mode.module}, or run the tunnel tests under '
-                "the User-Mode Linux runner (scripts/uml-run in the linuxnet.tunnels repository)"
+                f'{what}: this kernel has no {mode_name} tunnels: its {mode.module} module is neither loaded nor '
+                f'loadable, or the kernel was built without it ({error_text(exc)}); load it (modprobe {mode.module}) '
+                'or use a kernel that has it'
             )
         if code == errno.EEXIST:
             blocker = self._find_blocker(mode_name, parms)
@@ -832,22 +845,10 @@ class TunnelResource(Resource):
         return ResourceError(f'{what}: {error_text(exc)}')
 
     def remove(self) -> None:
-        with kernel_call(f'could not delete {self.label()}'):
-            try:
-                self._session().link('del', ifname=self.ifname)
-            except NetlinkError as exc:
-                if exc.code != errno.ENODEV:
-                    raise
+        self._delete()
 
-    def undo(self, change: Change) -> None:
-        if change.action == CREATE:
-            self._delete_quietly()
-
-    def _delete_quietly(self, index: int | None = None) -> None:
+    def _delete_quietly(self, index: int) -> None:
         try:
-            if index is None:
-                self.remove()
-            else:
-                self._session().link('del', index=index)
-        except (ResourceError, NetlinkError):
+            self._delete(index)
+        except ResourceError:
             pass

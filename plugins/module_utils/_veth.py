@@ -45,6 +45,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
 
 VETH_MIN_MTU = 68
 VETH_MAX_MTU = 65535
+VETH_DEFAULT_MTU = 1500  # what the kernel gives a veth created without one
 
 
 class VethResource(Resource):
@@ -171,13 +172,38 @@ class VethResource(Resource):
         raise ResourceError(f"peer: a link named '{p['peer']}' already exists in {where(self.peer_netns)} "
                             f"and is not part of the veth '{p['name']}'; choose another peer name or remove that link")
 
+    def wanted(self) -> dict:
+        return self._wanted()
+
+    def namespace_options(self) -> list[tuple[str, str | None]]:
+        options = [('netns', self.netns)]
+        if self.params.get('peer_netns'):
+            options.append(('peer_netns', self.params['peer_netns']))
+        return options
+
+    def makes(self) -> list[tuple]:
+        return [(self.netns, self.params['name']), (self.peer_netns, self.params['peer'])]
+
+    def predict_fresh(self, forecast) -> Change | None:
+        if self.params['state'] == 'absent':
+            return None
+        self._check_peer_name_free(None)
+        return Change(self.kind, self.name, CREATE, None, self._wanted())
+
+    def remember(self, change: Change, forecast) -> None:
+        if change.action == DELETE:
+            return
+        new = change.action != UPDATE
+        for link, end in zip(self.makes(), (change.after, change.after['peer'])):
+            mtu = end['mtu']
+            if mtu is None and new:
+                mtu = VETH_DEFAULT_MTU
+            forecast.links[link] = {'kind': 'veth', 'up': end['up'], 'mtu': mtu, 'new': new}
+
     def plan(self) -> Change | None:
         p = self.params
         if self.params['state'] == 'absent':
             return self._plan_absent()
-        if not self.nl.readable(self.netns):
-            self._check_peer_name_free(None)
-            return Change(self.kind, self.name, CREATE, None, self._wanted())
         try:
             _msg, current, mismatch = self._find()
         except NamespaceMissing as exc:
@@ -212,8 +238,6 @@ class VethResource(Resource):
         return Change(self.kind, self.name, UPDATE, current, after, differs)
 
     def _plan_absent(self) -> Change | None:
-        if not self.nl.readable(self.netns):
-            return None
         try:
             _msg, current, mismatch = self._find()
         except NamespaceMissing:

@@ -33,11 +33,12 @@ author:
 options:
   namespaces:
     description:
-      - Network namespaces; each item takes the options of M(linuxnet.tunnels.netns) (C(name), C(state)).
+      - "Network namespaces; each item takes the options of M(linuxnet.tunnels.netns) (C(name), C(state)),
+        or is just the name: V(ns1) is short for V({name: ns1})."
       - With O(state=present) every namespace an item refers to (its C(netns), a veth's C(peer_netns)) must be listed
         here or exist already.
     type: list
-    elements: dict
+    elements: raw
     default: []
   veths:
     description:
@@ -56,10 +57,11 @@ options:
   links:
     description:
       - Admin state and MTU of links that exist or that this topology makes (C(lo) in a new namespace, one end of a veth);
-        each item takes the options of M(linuxnet.tunnels.link) (C(name), C(netns), C(state), C(mtu)).
+        each item takes the options of M(linuxnet.tunnels.link) (C(name), C(netns), C(state), C(mtu)),
+        or is just the name (of a link in the namespace Ansible runs in).
       - Settings, not objects; O(state=absent) leaves them alone.
     type: list
-    elements: dict
+    elements: raw
     default: []
   addresses:
     description:
@@ -107,15 +109,21 @@ options:
     default: false
 extends_documentation_fragment:
   - linuxnet.tunnels.common.attributes
+attributes:
+  check_mode:
+    support: partial
+    details:
+      - Check mode plans every item through its resource, taking into account what earlier items of the same task
+        would have made, and returns for each change the same action, attributes, and (with C(--diff)) before and
+        after states, in the same shape, as a real run.
+      - "Not exact, and marked by RV(changes[].uncertain) where it shows: setting in O(links) the MTU of a tunnel
+        created without C(mtu) (the kernel picks that MTU); a sysctl, or a fallback device such as C(tunl0), in a
+        namespace the task creates (its value there is not known before it exists); the C(index) and C(operstate)
+        of links the task creates, which are null in a prediction."
+      - When the task replaces or removes an address, the kernel may flush the routes whose gateway only that address
+        made reachable; a route item after it is then predicted as an update but created again.
 notes:
   - Requires pyroute2 >= 0.9.7 on the managed node and root privileges.
-  - Check mode plans every item as the real run does, taking into account what earlier items of the same task
-    would have made (a namespace or link that does not exist yet is treated as made, and empty).
-    Three predictions are approximate. Setting in O(links) the MTU of a tunnel created without C(mtu) is predicted
-    as a change (the kernel picks that MTU). A sysctl in a namespace the task creates is predicted as a change
-    (a fresh namespace starts from the kernel's defaults). When the task replaces or removes an address, the kernel
-    may flush the routes whose gateway only that address made reachable; a route item after it is then predicted
-    as an update but created again.
   - In diff mode, the C(diff) of the result is a list with one before/after pair per changed object.
   - The result does not read every object back; use M(linuxnet.tunnels.net_info) for the resulting state.
 seealso:
@@ -208,6 +216,12 @@ changes:
       description: The list item behind the change (V(veths[0])), or V(purge) for an object O(purge) removes.
       type: str
       sample: veths[0]
+    uncertain:
+      description:
+        - In check mode, why this prediction may differ from what a real run does (see the C(check_mode) attribute).
+      type: str
+      returned: in check mode, when the prediction is not exact
+      sample: the namespace is made by this task, so the value it starts with is not known yet
 created:
   description: The objects created, as C(kind name).
   returned: success

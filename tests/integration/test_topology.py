@@ -245,7 +245,7 @@ def test_absent_removes_everything_and_a_second_run_has_nothing_to_do(names, mak
     (lambda t: t['namespaces'].append(dict(t['namespaces'][0])), ['namespaces[3]', 'declared twice']),
     (lambda t: t['veths'][1].update(peer='v1-P'), ['veths[1]', "'v1-P'", 'also made by veths[0]']),
     (lambda t: t['veths'][0].update(peer_netns='lt-nowhere'), ['veths[0]', 'lt-nowhere', 'not declared']),
-    (lambda t: t['links'].append('lo'), ['links', 'dict']),  # refused by AnsibleModule itself
+    (lambda t: t['veths'].append('v9'), ['veths', 'dict']),  # refused by AnsibleModule itself
 ])
 def test_bad_items_are_refused_before_anything_is_touched(names, mutate, words):
     ns1, ns2, router = names(3)
