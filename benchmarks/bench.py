@@ -10,9 +10,11 @@ in the same kernel, are not. Measured (median of --runs):
   on) from nothing, re-run with nothing to change, and playbooks/teardown.yml;
   beside them the build alone (ipip_lab_verify off), to show what the
   verification costs;
-- scale: a hub-and-spoke topology of N sites, one linuxnet.tunnels.topology
-  task: converge, re-run, teardown; the marginal cost per site is the slope
-  of a least-squares line through the converge medians;
+- scale: a hub-and-spoke topology of N sites (up to N=1000: 9000 objects),
+  one linuxnet.tunnels.topology task: converge, re-run, teardown; the
+  marginal cost per site is the slope of a least-squares line through the
+  converge medians, and between each size and the next (linear growth keeps
+  the one at N=1000 within 1.3 times the one at N=200);
 - mesh: the linuxnet.tunnels.tunnel_mesh role on 20 namespace hosts (the
   netns connection, forks 10), a full gre mesh of 190 tunnels: converge,
   re-run, one host leaving (19 hosts, one tunnel removed on each) and removal
@@ -164,10 +166,19 @@ def slope(points: list[tuple[int, float]]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x in xs)
 
 
+def marginal_costs(points: list[tuple[int, float]]) -> dict[int, float]:
+    """Seconds per site from each size to the next one, keyed by the larger size.
+
+    Linear growth keeps them equal: the cost per site at N=1000 (from 200)
+    should stay within 1.3 times that at N=200 (from 50).
+    """
+    return {b[0]: (b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(points, points[1:])}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=3, help='runs per measurement (median); at least 3')
-    parser.add_argument('--sizes', default='10,50,200', help='hub-and-spoke sizes, comma-separated')
+    parser.add_argument('--sizes', default='10,50,200,1000', help='hub-and-spoke sizes, comma-separated')
     parser.add_argument('--cases', default='lab,scale,mesh', help='which cases, comma-separated: lab, scale, mesh')
     parser.add_argument('--out', default=os.path.join(REPO, 'bench-results', 'bench.json'))
     args = parser.parse_args()
@@ -235,6 +246,7 @@ def main() -> int:
         },
         'rows': rows,
         'marginal_ms_per_site': marginal_ms,
+        'marginal_ms_per_site_at': {sites: cost * 1000 for sites, cost in marginal_costs(points).items()},
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, 'w', encoding='utf-8') as handle:
@@ -247,6 +259,10 @@ def main() -> int:
         print(f'| {row["case"]:<30} | {row["seconds"]:8.2f} | {row["ratio"]:7.2f} |')
     if marginal_ms is not None:
         print(f'\nmarginal converge cost: {marginal_ms:.1f} ms per site (least squares over N={sizes})')
+    steps = report['marginal_ms_per_site_at']
+    if 200 in steps and 1000 in steps:
+        print(f'marginal converge cost per site: {steps[200]:.1f} ms at N=200, {steps[1000]:.1f} ms at N=1000 '
+              f'({steps[1000] / steps[200]:.2f}x; linear growth: at most 1.3x)')
     print(f'JSON: {args.out}')
     return 0
 

@@ -13,13 +13,14 @@ it was made in. Reading never creates a namespace: setns with flags=0.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import socket
 import threading
 from contextlib import contextmanager
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_netns_name, netns_exists
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_netns_name, netns_exists, netns_placeholder
 
 try:
     from pyroute2 import netns as pr_netns
@@ -67,6 +68,10 @@ def inside(netns: str | None):
             pr_netns.setns(netns, flags=0)
         except FileNotFoundError as exc:  # removed since we looked
             raise NamespaceMissing(netns) from exc
+        except OSError as exc:
+            if exc.errno == errno.EINVAL and netns_placeholder(netns):
+                raise NamespaceMissing(netns) from exc  # an interrupted run's empty file: no namespace
+            raise
 
     with _this_thread_in(enter):
         yield

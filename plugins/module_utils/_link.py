@@ -107,17 +107,34 @@ def netns_of_nsid(session, nsid: int, candidates: list[str | None]) -> tuple[boo
     then every named namespace. Returns (found, name); a namespace without a
     name in /run/netns (a container's, say) gives (False, None).
     """
-    seen = set()
-    for name in list(candidates) + list_netns():
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            if nsid_of(session, name) == nsid:
-                return True, name
-        except (NamespaceMissing, NetlinkError, OSError):
-            continue  # vanished or unreadable: not the one
-    return False, None
+    return NsidNames(session, list(candidates) + list_netns()).lookup(nsid)
+
+
+class NsidNames:
+    """netns_of_nsid() for many ids of one session: each candidate namespace is asked at most once.
+
+    A hub with a veth to each of N namespaces would otherwise ask about N/2 of
+    them per veth: N*N/2 requests.
+    """
+
+    def __init__(self, session, candidates: list[str | None]) -> None:
+        self._session = session
+        self._unasked = iter(dict.fromkeys(candidates))
+        self._names: dict[int, str | None] = {}
+
+    def lookup(self, nsid: int) -> tuple[bool, str | None]:
+        while nsid not in self._names:
+            try:
+                name = next(self._unasked)
+            except StopIteration:
+                return False, None
+            try:
+                found = nsid_of(self._session, name)
+            except (NamespaceMissing, NetlinkError, OSError):
+                continue  # vanished or unreadable: not the one
+            if found is not None:
+                self._names.setdefault(found, name)
+        return True, self._names[nsid]
 
 
 class LinkResource(Resource):

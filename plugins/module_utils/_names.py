@@ -11,6 +11,7 @@ Pure Python: the connection plugin uses it on the controller, where pyroute2 nee
 from __future__ import annotations
 
 import os
+import time
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
 
@@ -40,6 +41,29 @@ def check_ifname(name: str, option: str = 'name') -> None:
 
 def netns_exists(name: str) -> bool:
     return os.path.exists(os.path.join(NETNS_RUN_DIR, name))
+
+
+def netns_placeholder(name: str) -> bool:
+    """True when /run/netns/name is a file with no namespace mounted on it.
+
+    `ip netns add` and create_netns() make the file first and mount the new
+    namespace on it next, and removal unmounts before it unlinks: a run killed
+    in between leaves such a file (iproute2 calls it "No such file or
+    directory", setns() says EINVAL). A creation in progress mounts within
+    microseconds, so the file has to stay empty for a moment to count.
+    """
+    path = os.path.join(NETNS_RUN_DIR, name)
+    nsfs = os.stat('/proc/self/ns/net').st_dev
+    for pause in (0.05, 0.2, None):
+        try:
+            if os.stat(path).st_dev == nsfs:
+                return False
+        except FileNotFoundError:
+            return False
+        if pause is None:
+            return True
+        time.sleep(pause)
+    return True
 
 
 def list_netns() -> list[str]:

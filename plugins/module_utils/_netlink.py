@@ -21,16 +21,7 @@ from collections import OrderedDict
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import netlink_fd
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import kernel_call, register_kernel_error, where
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import netns_exists
-
-# _ping.py imports these from here still; they live in _errors, _names and _enter.
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import run_in_netns  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import (  # noqa: F401 pylint: disable=unused-import
-    NamespaceMissing,
-    ResourceError,
-    error_text,
-)
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_netns_name  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import netns_exists, netns_placeholder
 
 try:
     from pyroute2 import IPRoute, NetlinkError
@@ -62,6 +53,7 @@ NETLINK_EXT_ACK = 11
 NETLINK_GET_STRICT_CHK = 12
 IFF_UP = 0x1  # include/uapi/linux/if.h
 NLMSG_SEQ_OFFSET = 8  # in struct nlmsghdr: len (4), type (2), flags (2), seq (4)
+READ_REQUESTS = frozenset((RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNSID)) if HAS_PYROUTE2 else frozenset()
 
 
 class Session:
@@ -86,17 +78,23 @@ class Session:
 
     def __init__(self, netns: str | None, protocol: int = socket.NETLINK_ROUTE, marshal=None) -> None:
         self.netns = netns
+        self.protocol = protocol
         self._ipr: IPRoute | None = None
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, protocol, fileno=netlink_fd(netns, protocol))
+        self.strict = False
+        self._sock = self._open()
+        self._marshal = marshal or MarshalRtnl()
+        self._seq = 0
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, self.protocol, fileno=netlink_fd(self.netns, self.protocol))
         try:
-            self._sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+            sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
             # The kernel then applies the filters of a dump request (Linux 4.20+).
-            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+            sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
             self.strict = True
         except OSError:
             self.strict = False
-        self._marshal = marshal or MarshalRtnl()
-        self._seq = 0
+        return sock
 
     @property
     def ipr(self) -> IPRoute:
@@ -215,10 +213,21 @@ class Session:
             self._seq += 1
             struct.pack_into('=I', data, NLMSG_SEQ_OFFSET, self._seq)
             self._sock.send(data)
-            found, interrupted = self._responses(dump)
+            try:
+                found, interrupted = self._responses(dump)
+            except OSError as exc:
+                # ENOBUFS: the socket's buffer overran and part of the answer is lost. A read
+                # is asked again on a fresh socket, where no rest of the old answer can arrive;
+                # a write may have been made, so its error stands.
+                if exc.errno != errno.ENOBUFS or msg_type not in READ_REQUESTS:
+                    raise
+                self._sock.close()
+                self._sock = self._open()
+                continue
             if not interrupted:
                 return found
-        raise NetlinkError(errno.EAGAIN, f'dump interrupted {self.DUMP_TRIES} times in a row (the kernel kept changing)')
+        raise NetlinkError(errno.EAGAIN, f'answer incomplete {self.DUMP_TRIES} times in a row (the kernel kept changing, '
+                                         'or dropped messages: ENOBUFS)')
 
     def _responses(self, dump: bool) -> tuple[list, bool]:
         """(messages, dump interrupted) for the request just sent."""
@@ -279,7 +288,7 @@ class Netlink:
 
     def readable(self, netns: str | None) -> bool:
         """False when netns is planned but not made yet: treat it as empty."""
-        if netns and netns in self.pending_netns and not netns_exists(netns):
+        if netns and netns in self.pending_netns and (not netns_exists(netns) or netns_placeholder(netns)):
             return False
         return True
 

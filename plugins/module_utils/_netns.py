@@ -12,7 +12,7 @@ import os
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import create_netns, remove_netns
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, NETNS_RUN_DIR, check_netns_name, netns_exists
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, NETNS_RUN_DIR, check_netns_name, netns_exists, netns_placeholder
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
     DELETE,
@@ -40,7 +40,10 @@ class NetnsResource(Resource):
         name = self.params['name']
         if not netns_exists(name):
             return None
-        return {'name': name, 'path': os.path.join(NETNS_RUN_DIR, name)}
+        found = {'name': name, 'path': os.path.join(NETNS_RUN_DIR, name)}
+        if netns_placeholder(name):
+            found['placeholder'] = True
+        return found
 
     def wanted(self) -> dict:
         return {'name': self.params['name'], 'path': os.path.join(NETNS_RUN_DIR, self.params['name'])}
@@ -65,8 +68,10 @@ class NetnsResource(Resource):
     def plan(self) -> Change | None:
         current = self.read()
         if self.params.get('state', 'present') == 'present':
-            if current is None:
-                return Change(self.kind, self.name, CREATE, None, self.wanted())
+            if current is None or current.get('placeholder'):
+                wanted = self.wanted()
+                note = f"{wanted['path']} is an empty file (an interrupted creation or removal left it): replaced" if current else ''
+                return Change(self.kind, self.name, CREATE, current, wanted, note=note)
             return None
         if current is not None:
             return Change(self.kind, self.name, DELETE, current, None)
@@ -76,9 +81,12 @@ class NetnsResource(Resource):
         name = self.params['name']
         if change.action == CREATE:
             self.nl.pending_netns.discard(name)
+            if change.before is not None and netns_placeholder(name):
+                with kernel_call(f"could not remove the empty file {change.before['path']}"):
+                    os.unlink(change.before['path'])
             try:
                 with kernel_call(f"could not create network namespace '{name}'"):
-                    create_netns(name)  # no fork: see _netlink.create_netns
+                    create_netns(name)  # no fork: see _enter.create_netns
             except ResourceError as exc:
                 # pyroute2 leaves its placeholder file behind when the unshare
                 # fails; EEXIST means another run made it, and it is not ours.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import uuid
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, error_text, kernel_call, where
@@ -46,6 +47,9 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._tunnel_params im
     view,
     view_address,
 )
+
+# The name a replace gives the new tunnel until the old one is gone (see _replace_beside).
+TEMPORARY_NAME = re.compile(r'lnt[0-9a-f]{8}')
 
 
 class TunnelResource(Resource):
@@ -327,8 +331,27 @@ class TunnelResource(Resource):
         try:
             session.link('add', ifname=ifname, **netlink_spec(mode_name, parms))
         except NetlinkError as exc:
-            raise self._refusal(exc, 'create', mode_name, parms) from exc
+            if exc.code != errno.EEXIST or not self._delete_leftover(mode_name, parms):
+                raise self._refusal(exc, 'create', mode_name, parms) from exc
+            return self._add(mode_name, parms, ifname)
         return session.get_link(ifname)['index']
+
+    def _delete_leftover(self, mode_name: str, parms: dict) -> bool:
+        """Delete the tunnel in the way if a replace killed halfway left it under its temporary name.
+
+        Such a run made the new tunnel as lnt<hex> and died before renaming it:
+        it has this tunnel's endpoints and blocks creating it again.
+        """
+        blocker = self._find_blocker(mode_name, parms)
+        if blocker is None or not TEMPORARY_NAME.fullmatch(blocker[0] or ''):
+            return False
+        with kernel_call(f"could not delete the {blocker[1]} tunnel '{blocker[0]}' left behind by an interrupted replace"):
+            try:
+                self._session().link('del', ifname=blocker[0])
+            except NetlinkError as exc:
+                if exc.code != errno.ENODEV:
+                    raise
+        return True
 
     def _bring_up(self, index: int, mode_name: str, parms: dict) -> None:
         with kernel_call(f'{self.label(mode_name)} was created, but could not be brought {"up" if parms["up"] else "down"}'):

@@ -17,6 +17,7 @@ import errno
 import os
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import (
+    NsidNames,
     check_mtu,
     get_link,
     link_state,
@@ -185,16 +186,14 @@ class VethResource(Resource):
         """Where each veth's peer is: its nsid is relative to this namespace, so map it while its socket is open."""
         # Named namespaces first, as the current one may have a name too.
         others = [name for name in list_netns() if name != space.netns] + ([None] if space.netns is not None else [])
-        mapped: dict = {}
+        nsid_names = NsidNames(session, others)  # each candidate asked once, however many veths a hub has
         peers = space.found[cls.kind] = {}
         for msg in space.links:
             nsid = msg.get('link_netnsid')
             if link_state(msg)['kind'] != 'veth' or nsid is None:
                 continue
-            if nsid not in mapped:
-                with kernel_call(f"could not map the namespace id of the peer of '{msg.get('ifname')}' in {where(space.netns)}"):
-                    mapped[nsid] = netns_of_nsid(session, nsid, others)
-            peers[msg['index']] = mapped[nsid]
+            with kernel_call(f"could not map the namespace id of the peer of '{msg.get('ifname')}' in {where(space.netns)}"):
+                peers[msg['index']] = nsid_names.lookup(nsid)
 
     @classmethod
     def link_facts(cls, gatherer, space, msg) -> dict:

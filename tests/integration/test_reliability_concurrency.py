@@ -4,7 +4,9 @@
 """Concurrent runs: they end correctly (or one fails cleanly), and what they built works.
 
 - Two converges of the whole lab (the ipip_lab role's topology) started at the
-  same moment, in forked processes (tunnel: under scripts/uml-run).
+  same moment, in forked processes (tunnel: under scripts/uml-run); two
+  different labs (ipip and gre) at once; the same lab twice at once, one run
+  with purge and one without.
 - Eight creators of one namespace through the netns module at once (native).
 - A play with forks over 20 hosts, each a namespace reached through the
   linuxnet.tunnels.netns connection plugin, each building its own veth and
@@ -127,6 +129,64 @@ def test_two_lab_converges_at_once(round_):
         run_module('topology', down)
         for name in overrides.values():
             ip('netns', 'del', name, check=False)
+
+
+def lab_overrides(stem: str, **more) -> dict:
+    return dict({'ipip_lab_ns1': unique(f'{stem}1'), 'ipip_lab_ns2': unique(f'{stem}2'), 'ipip_lab_router_netns': unique(f'{stem}r')}, **more)
+
+
+def assert_lab_works(overrides: dict, topology: dict) -> None:
+    """Nothing left to do, and every ping of the lab passes."""
+    again = run_module('topology', topology)
+    assert not again.get('failed'), again.get('msg')
+    assert not again['changed'], again['changes']
+    for probe in lab_pings(overrides):
+        result = run_module('ping', {'dest': probe['dest'], 'netns': probe['netns'], 'count': 1, 'timeout': 2})
+        assert not result.get('failed'), f"{probe['label']}: {result.get('msg')}"
+        assert result['ttl'] == probe['ttl']
+
+
+def remove_lab(overrides: dict, topology: dict) -> None:
+    run_module('topology', {'namespaces': topology['namespaces'], 'veths': topology['veths'], 'state': 'absent'})
+    for name in overrides.values():
+        if name in list_netns():
+            ip('netns', 'del', name, check=False)
+
+
+@pytest.mark.tunnel
+def test_two_different_labs_at_once():
+    """An ipip lab and a gre lab, same link names and addresses, in their own namespaces, converged together."""
+    labs = [lab_overrides('da'), lab_overrides('db', ipip_lab_mode='gre')]
+    topologies = [lab_topology(overrides) for overrides in labs]
+    try:
+        results = run_at_once('topology', topologies)
+        for result in results:
+            assert not result.get('failed'), result.get('msg')
+            assert result['changed']
+        for overrides, topology in zip(labs, topologies):
+            assert_lab_works(overrides, topology)
+    finally:
+        for overrides, topology in zip(labs, topologies):
+            remove_lab(overrides, topology)
+
+
+@pytest.mark.tunnel
+def test_same_lab_twice_at_once_with_and_without_purge():
+    """One run purges what the lab does not declare (a stray link in a lab namespace), the other does not."""
+    overrides = lab_overrides('dp')
+    topology = lab_topology(overrides)
+    ns1 = overrides['ipip_lab_ns1']
+    try:
+        ip('netns', 'add', ns1)
+        ip('link', 'add', 'stray0', 'type', 'dummy', netns=ns1)
+        results = run_at_once('topology', [dict(topology, purge=False), dict(topology, purge=True)])
+        for result in results:
+            assert_clean(result)
+        assert not results[1].get('failed'), results[1].get('msg')
+        assert 'stray0' not in links(ns1)
+        assert_lab_works(overrides, dict(topology, purge=True))
+    finally:
+        remove_lab(overrides, topology)
 
 
 def test_rollback_spares_what_another_run_made(monkeypatch):

@@ -28,7 +28,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._netem import (
     ticks,
     to_options,
 )
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import CREATE, DELETE, REPLACE, UPDATE
 
 

@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils import _persist
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._persist import HEADER, MARK, PersistResource, declare, render
 
 

@@ -7,7 +7,7 @@ import struct
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import ResourceError
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import REPLACE
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._xfrm import (
     XFRM_MSG_NEWPOLICY,
