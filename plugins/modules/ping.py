@@ -389,7 +389,8 @@ packets:
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import new_module
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._ping import ARGUMENT_SPEC, MODULE_KWARGS, ping
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._ping import ARGUMENT_SPEC, MODULE_KWARGS
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._probes import ping
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils import _ping
+from ansible_collections.linuxnet.tunnels.plugins.module_utils import _ping, _probes
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
 
 PARAMS = {'dest': '10.0.0.2', 'netns': None, 'count': 3, 'interval': 0.1, 'timeout': 2.0, 'size': 16,
@@ -95,8 +95,8 @@ def test_summary_and_loss_message():
     result = p.summary()
     assert (result['transmitted'], result['received'], result['loss'], result['rtt_avg']) == (2, 1, 50.0, 1.5)
     probe = dict(PARAMS, expect='reply')
-    assert _ping.problem(probe, result) == '1 of 2 echo requests lost (50% loss, max_loss is 0%)'
-    assert _ping.problem(dict(probe, max_loss=50), result) is None
+    assert _probes.problem(probe, result) == '1 of 2 echo requests lost (50% loss, max_loss is 0%)'
+    assert _probes.problem(dict(probe, max_loss=50), result) is None
 
 
 @pytest.mark.parametrize('change, option', [
