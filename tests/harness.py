@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 
+from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
 import kernel_state
@@ -33,11 +34,18 @@ def run_module(name: str, params: dict, check: bool = False, diff: bool = True) 
     module = importlib.import_module(f'ansible_collections.linuxnet.tunnels.plugins.modules.{name}')
     args = dict(params, _ansible_check_mode=check, _ansible_diff=diff)
     out = io.StringIO()
-    with patch_module_args(args), contextlib.redirect_stdout(out):
-        try:
-            module.main()
-        except SystemExit:
-            pass
+    # A test that imported controller code (a filter plugin, say) makes the process a "controller",
+    # where module.warn() displays instead of returning: run the module as on a managed node.
+    was_controller = module_utils_internal.is_controller
+    module_utils_internal.is_controller = False
+    try:
+        with patch_module_args(args), contextlib.redirect_stdout(out):
+            try:
+                module.main()
+            except SystemExit:
+                pass
+    finally:
+        module_utils_internal.is_controller = was_controller
     text = out.getvalue()
     try:
         return json.loads(text)

@@ -170,7 +170,7 @@ class Gatherer:
 
     def topology(self, infos: dict) -> dict:
         """The topology module's input: each item takes exactly the options of its resource module."""
-        out: dict = {key: [] for key, _kind in KINDS}
+        out: dict = {key: [] for key, kind in KINDS if kind.in_topology_output}
         for _key, kind in KINDS:
             for key, items in kind.topology_items(self, infos).items():
                 out[key] += items

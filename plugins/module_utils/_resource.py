@@ -55,7 +55,8 @@ no kind either; every hook has a default that does nothing:
   such a link is an object of this kind rather than a plain link.
 - namespace_facts(gatherer, space): its part of a namespace's result.
 - topology_items(gatherer, infos): items, by topology list, that declare
-  what the namespaces hold of this kind.
+  what the namespaces hold of this kind; in_topology_output = False for a
+  kind net_info cannot read back whole (secrets), whose list it leaves out.
 
 The parsing of its kernel messages lives next to the class (link_state,
 address_from_msg, route_from_msg, parms_from_msg), and these hooks use the
@@ -213,6 +214,7 @@ class Resource:
     # ---- its place in a topology ----------------------------------------
 
     is_setting = False  # a setting of an object: a topology's state=absent leaves it alone
+    in_topology_output = True  # net_info's topology has its list (False: it cannot be read back whole)
     uses_option = 'dev'  # the option naming the links uses() returns
     PREDICTED_UNKNOWN: tuple = ()  # state keys check mode cannot know (None in a prediction)
 

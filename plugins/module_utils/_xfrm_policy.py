@@ -142,6 +142,8 @@ class XfrmPolicyResource(Resource):
     }
 
     # net_info: what the namespace holds (states without their keys); no topology items, as keys cannot be read back into one.
+    in_topology_output = False
+
     @classmethod
     def gather(cls, gatherer, session, space) -> None:
         space.found[cls.kind] = [policy_view(msg, space.netns) for msg in dump_namespace(space.netns, XFRM_MSG_GETPOLICY)]

@@ -57,7 +57,7 @@ def test_defaults_mirror_argument_specs(role):
     assert defaults == with_default
     for name, opt in options.items():
         assert name.startswith(f'{role}_'), name
-        assert opt.get('type') in ('str', 'bool', 'int', 'list', 'dict'), (name, opt.get('type'))
+        assert opt.get('type') in ('str', 'bool', 'int', 'list', 'dict', 'path'), (name, opt.get('type'))
         assert opt.get('description'), name
         if 'choices' in opt and 'default' in opt:
             assert opt['default'] in opt['choices'], name
