@@ -169,11 +169,12 @@ def test_full_loss_makes_the_ping_fail(lab, router):
     failed = ping_tunnel(lab[0], count=2, timeout=0.5)
     assert_failed(failed, 'loss')
     assert failed['received'] == 0
-    # max_loss 100 is how to prove that something is not reachable.
-    unreachable = ping_tunnel(lab[0], count=2, timeout=0.5, max_loss=100)
-    assert not unreachable.get('failed') and unreachable['received'] == 0
+    # expect: fail is how to prove that something is not reachable; with the loss gone it misses.
+    unreachable = ping_tunnel(lab[0], count=2, timeout=0.5, expect='fail')
+    assert not unreachable.get('failed') and unreachable['received'] == 0, unreachable
     netem(router, loss=0)
     assert ping_tunnel(lab[0])['received'] == 3
+    assert_failed(ping_tunnel(lab[0], count=2, timeout=0.5, expect='fail'), 'expected no reply')
 
 
 RECEIVER = textwrap.dedent('''
