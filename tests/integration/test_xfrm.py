@@ -274,6 +274,7 @@ def captured(router: str, action) -> str:
             while not os.path.exists(pcap) and time.monotonic() < deadline:
                 time.sleep(0.05)
             action()
+            time.sleep(0.5)  # tcpdump may still be writing the last reply when ping returns
         finally:
             cap.send_signal(signal.SIGINT)
             cap.wait(timeout=10)
