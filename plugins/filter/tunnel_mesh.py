@@ -24,14 +24,15 @@ def tunnel_mesh_plan(hostvars, host, hosts, shape='full', hub=None, mode='gre', 
 
 
 def tunnel_mesh_matrix(hostvars, hosts, result='tunnel_mesh_ping'):
-    """Reads each host's registered ping loop (`result`) from hostvars."""
+    """Reads each host's registered ping task (`result`, run with the plan's probes) from hostvars."""
+    hosts = [str(h) for h in hosts]
     pings = {}
     for host in hosts:
         registered = hostvars[host].get(result)
-        if registered and 'results' in registered:
+        if registered and 'probes' in registered:
             # reached: every request answered (the role pings with max_loss 100 and decides on loss)
-            pings[host] = [{'host': item['item']['host'], 'reached': item.get('loss') == 0} for item in registered['results']]
-    return matrix(pings, [str(h) for h in hosts])
+            pings[host] = [{'host': probe['label'], 'reached': probe.get('loss') == 0} for probe in registered['probes']]
+    return matrix(pings, hosts)
 
 
 class FilterModule:

@@ -93,8 +93,9 @@ class Gatherer:
         else:
             names = list_netns()
         # The current namespace, when it has a name, is reported under that name.
-        include_current = include_current and here is None
-        return names, include_current
+        if include_current and here is not None and here not in names:
+            names.append(here)
+        return names, include_current and here is None
 
     # ---- reading -----------------------------------------------------------
 

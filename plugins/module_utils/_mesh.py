@@ -190,7 +190,8 @@ def plan(hostvars, host: str, hosts: list[str], shape: str = 'full', hub: str | 
     mesh_pairs = pairs(hosts, shape, hub)
     blocks = allocate(mesh_pairs, net)
 
-    result: dict = {'host': host, 'tunnels': [], 'addresses': [], 'routes': [], 'peers': []}
+    result: dict = {'host': host, 'tunnels': [], 'addresses': [], 'routes': [], 'peers': [], 'probes': []}
+    # A /31 or /127 rather than a peer address: NetworkManager's files can say only that.
     for pair in mesh_pairs:
         if host not in pair:
             continue
@@ -198,13 +199,14 @@ def plan(hostvars, host: str, hosts: list[str], shape: str = 'full', hub: str | 
         mine, theirs = blocks[pair] if pair[0] == host else reversed(blocks[pair])
         dev = names[peer]
         result['tunnels'].append({'name': dev, 'mode': mode, 'local': underlay[host], 'remote': underlay[peer]})
-        result['addresses'].append({'dev': dev, 'address': str(mine), 'peer': str(theirs)})
+        result['addresses'].append({'dev': dev, 'address': f'{mine}/{net.max_prefixlen - 1}'})
         # In a hub, a spoke reaches the other spokes' networks through the hub.
         routed = [peer] if shape == 'full' or host == hub else hosts
         dests = [dest for via in routed if via != host for dest in networks[via]]
         result['routes'] += [{'dest': dest, 'dev': dev} for dest in dests]
         result['peers'].append({'host': peer, 'name': dev, 'local': underlay[host], 'remote': underlay[peer],
                                 'address': str(mine), 'peer': str(theirs), 'routes': dests})
+        result['probes'].append({'label': peer, 'dest': str(theirs)})
     # The tunnels of hosts that left go in the same topology call, as items to remove.
     result['stale'] = stale(existing or [], prefix, {t['name'] for t in result['tunnels']})
     result['tunnels'] += [{'name': name, 'state': 'absent'} for name in result['stale']]

@@ -430,3 +430,17 @@ def test_veth_to_the_current_namespace(make_netns):
         assert len(result['topology']['veths']) == 1
     finally:
         ip('link', 'del', name, check=False)
+
+
+@pytest.mark.rootns
+def test_include_current_reads_a_named_current_namespace_under_its_name():
+    """As under the netns connection: Ansible runs inside a namespace that has a name."""
+    here = unique('cur')
+    ip('netns', 'attach', here, str(os.getpid()))
+    try:
+        result = read(namespaces=[], include_current=True)
+        assert result['current'] is None
+        assert list(result['namespaces']) == [here]
+        assert 'lo' in by_name(result['namespaces'][here]['links'])
+    finally:
+        ip('netns', 'del', here, check=False)

@@ -29,18 +29,18 @@ def test_a_bad_input_is_a_filter_error_with_the_message():
         FILTERS['tunnel_mesh_plan'](HOSTVARS, 'a', ['a', 'b', 'c'], pool='10.255.0.0/31')
 
 
-def test_matrix_from_the_registered_ping_loops():
-    def ping(host, transmitted, received):
-        return {'item': {'host': host}, 'transmitted': transmitted, 'received': received, 'loss': 100.0 * (1 - received / transmitted)}
+def test_matrix_from_the_registered_ping_probes():
+    def probe(host, transmitted, received):
+        return {'label': host, 'transmitted': transmitted, 'received': received, 'loss': 100.0 * (1 - received / transmitted)}
 
     hostvars = {
-        'a': {'tunnel_mesh_ping': {'results': [ping('b', 1, 1), ping('c', 1, 0)]}},
-        'b': {'tunnel_mesh_ping': {'results': [ping('a', 1, 1)]}},
+        'a': {'tunnel_mesh_ping': {'probes': [probe('b', 1, 1), probe('c', 1, 0)]}},
+        'b': {'tunnel_mesh_ping': {'probes': [probe('a', 2, 1)]}},
         'c': {'tunnel_mesh_ping': {'skipped': True}},  # check mode: nothing pinged
     }
-    assert FILTERS['tunnel_mesh_matrix'](hostvars, ['a', 'b', 'c']) == [
+    assert FILTERS['tunnel_mesh_matrix'](hostvars, iter(['a', 'b', 'c'])) == [  # as select() hands it over
         '        a    b    c',
         'a       -   ok LOST',
-        'b      ok    -    -',
+        'b    LOST    -    -',
         'c       ?    ?    ?',
     ]

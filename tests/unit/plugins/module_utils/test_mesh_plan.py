@@ -55,7 +55,8 @@ def test_full_mesh_both_ends_mirror_each_other():
             assert peer['routes'] == hostvars[peer['host']]['tunnel_mesh_networks']
             tunnel = next(t for t in mine['tunnels'] if t['name'] == peer['name'])
             assert tunnel == {'name': peer['name'], 'mode': 'gre', 'local': peer['local'], 'remote': peer['remote']}
-            assert {'dev': peer['name'], 'address': peer['address'], 'peer': peer['peer']} in mine['addresses']
+            assert {'dev': peer['name'], 'address': f"{peer['address']}/31"} in mine['addresses']
+            assert {'label': peer['host'], 'dest': peer['peer']} in mine['probes']
             # the peer's network goes through the tunnel to the peer, and nothing else does
             assert [r['dest'] for r in mine['routes'] if r['dev'] == peer['name']] == hostvars[peer['host']]['tunnel_mesh_networks']
 
@@ -149,6 +150,7 @@ def test_ipv6_pool_gives_127s():
     peer = mesh(hostvars6, 'site1', mode='sit', pool='fd00:ffff::/64')['peers'][0]
     assert ipaddress.ip_address(peer['address']).version == 6
     assert abs(int(ipaddress.ip_address(peer['address'])) - int(ipaddress.ip_address(peer['peer']))) == 1
+    assert mesh(hostvars6, 'site1', mode='sit', pool='fd00:ffff::/64')['addresses'][0]['address'].endswith('/127')
     gre6 = mesh(hostvars6, 'site1', mode='gre', pool='fd00:ffff::/64')
     assert gre6['peers'] and gre6['tunnels'][0]['mode'] == 'gre'
 
