@@ -8,8 +8,6 @@ in the same kernel, are not. Measured (median of --runs):
   every case below (the median of them all);
 - lab: playbooks/lab.yml as users run it (default variables, verification
   on) from nothing, re-run with nothing to change, and playbooks/teardown.yml;
-  beside them the build alone (ipip_lab_verify off), to show what the
-  verification costs;
 - scale: a hub-and-spoke topology of N sites (up to N=1000: 9000 objects),
   one linuxnet.tunnels.topology task: converge, re-run, teardown; the
   marginal cost per site is the slope of a least-squares line through the
@@ -200,16 +198,13 @@ def main() -> int:
         if 'lab' in cases:
             lab, teardown = os.path.join(REPO, 'playbooks', 'lab.yml'), os.path.join(REPO, 'playbooks', 'teardown.yml')
             runner.play(teardown)
-            converge, rerun, down, build = [], [], [], []
+            converge, rerun, down = [], [], []
             for _run in range(args.runs):
                 floors.append(runner.play(floor_playbook))
                 converge.append(runner.play(lab))
                 rerun.append(runner.play(lab))
                 down.append(runner.play(teardown))
-                build.append(runner.play(lab, '-e', 'ipip_lab_verify=false'))
-                runner.play(teardown)
-            for case, samples in (('lab from nothing', converge), ('lab re-run', rerun), ('lab teardown', down),
-                                  ('lab build only (no verify)', build)):
+            for case, samples in (('lab from nothing', converge), ('lab re-run', rerun), ('lab teardown', down)):
                 rows.append({'case': case, 'seconds': statistics.median(samples), 'samples': samples})
 
         points = []
