@@ -63,6 +63,22 @@ def test_defaults_mirror_argument_specs(role):
             assert opt['default'] in opt['choices'], name
 
 
+@pytest.mark.parametrize('role', sorted(os.listdir(os.path.join(REPO, 'roles'))))
+def test_descriptions_hold_no_template(role):
+    """ansible-core templates a role's whole argument spec when it validates the variables: a
+    description holding Jinja is evaluated on every run, and fails where its variables do not exist."""
+    def texts(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from ([value] if key in ('description', 'short_description') and isinstance(value, str) else
+                            value if key == 'description' else texts(value))
+        elif isinstance(node, list):
+            for item in node:
+                yield from texts(item)
+    found = [text for text in texts(load('roles', role, 'meta', 'argument_specs.yml')) if '{{' in text or '{%' in text]
+    assert found == []
+
+
 @pytest.mark.parametrize('role', ROLES)
 def test_internal_variables_are_private(role):
     for name in load('roles', role, 'vars', 'main.yml'):
