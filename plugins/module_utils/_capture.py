@@ -32,16 +32,6 @@ PACKET_OUTGOING = 4
 SNAPLEN = 262144
 LINKTYPE_RAW = 101  # pcap: the packet starts with its IPv4 or IPv6 header
 
-ARGUMENT_SPEC = {
-    'type': 'list',
-    'elements': 'dict',
-    'options': {
-        'netns': {'type': 'str'},
-        'dev': {'type': 'str', 'required': True},
-        'pcap': {'type': 'path'},
-    },
-}
-
 PROTOCOLS = {1: 'icmp', 2: 'igmp', 4: 'ipip', 6: 'tcp', 17: 'udp', 41: 'ipv6', 47: 'gre', 50: 'esp', 51: 'ah',
              58: 'icmpv6', 89: 'ospf', 132: 'sctp'}
 # What the outer header carrying each protocol is called as a tunnel, by outer IP version.

@@ -21,10 +21,10 @@ import socket
 import struct
 import time
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils import _capture
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import run_in_netns
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, error_text, where
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_netns_name, netns_exists
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._probe_options import INHERITED
 
 # Linux values; the socket module of some Python builds lacks these names.
 IP_MTU_DISCOVER = getattr(socket, 'IP_MTU_DISCOVER', 10)
@@ -72,38 +72,6 @@ ICMP6_UNREACH = {
     5: 'Source address failed ingress/egress policy',
     6: 'Reject route to destination',
 }
-
-# The options of one probe. At the top level they describe the single probe
-# (dest) or give the defaults of every item of probes.
-PROBE_OPTIONS = {
-    'dest': {'type': 'str'},
-    'netns': {'type': 'str'},
-    'count': {'type': 'int', 'default': 3},
-    'interval': {'type': 'float', 'default': 0.2},
-    'timeout': {'type': 'float', 'default': 2.0},
-    'size': {'type': 'int', 'default': 56},
-    'dont_fragment': {'type': 'bool', 'default': False},
-    'max_loss': {'type': 'float', 'default': 0},
-    'ttl': {'type': 'int'},
-    'expect': {'type': 'str', 'choices': ['reply', 'fail'], 'default': 'reply'},
-}
-# Inherited by each item of probes from the top level when the item leaves them out.
-INHERITED = ('netns', 'count', 'interval', 'timeout', 'size', 'dont_fragment', 'max_loss', 'ttl', 'expect')
-
-ARGUMENT_SPEC = dict(
-    PROBE_OPTIONS,
-    probes={
-        'type': 'list',
-        'elements': 'dict',
-        # No defaults here: what an item leaves out comes from the top level.
-        'options': dict({key: {'type': spec['type']} for key, spec in PROBE_OPTIONS.items()},
-                        dest={'type': 'str', 'required': True},
-                        expect={'type': 'str', 'choices': ['reply', 'fail']},
-                        label={'type': 'str'}),
-    },
-    capture=_capture.ARGUMENT_SPEC,
-)
-MODULE_KWARGS = {'mutually_exclusive': [('dest', 'probes')], 'required_one_of': [('dest', 'probes')]}
 
 
 def checksum(data: bytes) -> int:

@@ -20,7 +20,8 @@ from contextlib import contextmanager
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils import _capture
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, where
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._ping import ICMP6_ECHO_REQUEST, ICMP_ECHO, INHERITED, Pinger, validate
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._ping import ICMP6_ECHO_REQUEST, ICMP_ECHO, Pinger, validate
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._probe_options import INHERITED
 
 
 def probe_params(params: dict) -> list[dict]:
@@ -78,14 +79,9 @@ def run_together(pingers: list[Pinger], captures: list[_capture.Capture]) -> Non
         capture.receive()
 
 
-def ping(params: dict) -> tuple[dict, str | None]:
-    """Validate, open every capture and probe socket, run them all at once, close them.
-
-    Returns the result and the failure message (None when every probe met its
-    expectation). The result is the single probe's (dest), or `probes` with
-    one entry per item; `packets` and `lines` when several probes ran or
-    something was captured. ResourceError for anything the user must fix.
-    """
+def checked(params: dict) -> tuple[list[dict], list[_capture.Capture]]:
+    """Every probe's own options and the captures, all validated without a socket
+    or the kernel (so that the topology module refuses them before it builds)."""
     multi = params.get('probes') is not None
     probes = probe_params(params)
     if multi:
@@ -99,6 +95,19 @@ def ping(params: dict) -> tuple[dict, str | None]:
     captures = [_capture.Capture(item) for item in params.get('capture') or []]
     for capture in captures:
         capture.validate()
+    return probes, captures
+
+
+def ping(params: dict) -> tuple[dict, str | None]:
+    """Validate, open every capture and probe socket, run them all at once, close them.
+
+    Returns the result and the failure message (None when every probe met its
+    expectation). The result is the single probe's (dest), or `probes` with
+    one entry per item; `packets` and `lines` when several probes ran or
+    something was captured. ResourceError for anything the user must fix.
+    """
+    multi = params.get('probes') is not None
+    probes, captures = checked(params)
     pingers = [Pinger(probe) for probe in probes]
     _distinct_identifiers(pingers)
     try:

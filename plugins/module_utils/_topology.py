@@ -28,6 +28,7 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import ch
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, kernel_call, where
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import FALLBACK_DEVICES, netns_exists
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._netlink import Netlink
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._probe_options import VERIFY_SPEC
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._purge import Purge
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     CREATE,
@@ -59,6 +60,7 @@ ARGUMENT_SPEC: dict = {key: list_spec(cls) for key, cls in KINDS}
 ARGUMENT_SPEC.update({
     'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
     'purge': {'type': 'bool', 'default': False},
+    'verify': {'type': 'dict', 'options': VERIFY_SPEC},
 })
 
 
@@ -362,6 +364,18 @@ class Topology:
 def run_topology_module() -> None:
     """The whole main() of the topology module."""
     module = new_module(ARGUMENT_SPEC)
+    verify = module.params['verify']
+    probes = None
+    if verify:
+        # Only a topology that verifies pays for the probe code.
+        from ansible_collections.linuxnet.tunnels.plugins.module_utils import _probes as probes
+
+        if module.params['state'] == 'absent':
+            module.fail_json(msg='verify: only with state=present (there is nothing to ping once a topology is removed)')
+        try:
+            probes.checked(verify)
+        except ResourceError as exc:
+            module.fail_json(msg=f'verify: {exc}')
     with Netlink() as nl:
         try:
             topology = Topology(nl, module.params, module.check_mode)
@@ -373,4 +387,12 @@ def run_topology_module() -> None:
         result = topology.result(module._diff)
     for warning in topology.warnings:
         module.warn(warning)
+    # Check mode builds nothing, so there is nothing to ping yet.
+    if probes and not module.check_mode:
+        try:
+            result['verification'], failure = probes.ping(verify)
+        except ResourceError as exc:
+            module.fail_json(msg=f'verify: {exc}', **result)
+        if failure:
+            module.fail_json(msg=f'verify: {failure}', **result)
     module.exit_json(**result)

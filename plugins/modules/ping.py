@@ -389,12 +389,12 @@ packets:
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import new_module
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._ping import ARGUMENT_SPEC, MODULE_KWARGS
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._probe_options import PING_KWARGS, PING_SPEC
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._probes import ping
 
 
 def main() -> None:
-    module = new_module(ARGUMENT_SPEC, **MODULE_KWARGS)
+    module = new_module(PING_SPEC, **PING_KWARGS)
     try:
         result, failure = ping(module.params)
     except ResourceError as exc:

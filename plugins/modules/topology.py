@@ -224,6 +224,108 @@ options:
       - Ignored with O(state=absent).
     type: bool
     default: false
+  verify:
+    description:
+      - After everything is in place, run these probes (and captures) as M(linuxnet.tunnels.ping) runs its
+        O(linuxnet.tunnels.ping#module:probes), in the same module run. A lab is built and proved in one task,
+        without a second module start.
+      - The task fails when a probe misses its expectation, with a message that names each one; what was built
+        stays, and RV(verification) holds every probe's outcome.
+      - The probes and captures are checked before anything is touched. Only with O(state=present); in check mode
+        nothing is built, so nothing is pinged.
+    type: dict
+    suboptions:
+      probes:
+        description: As O(linuxnet.tunnels.ping#module:probes).
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          label:
+            description: As O(linuxnet.tunnels.ping#module:probes[].label).
+            type: str
+          dest:
+            description: As O(linuxnet.tunnels.ping#module:dest).
+            type: str
+            required: true
+          netns:
+            description: As O(linuxnet.tunnels.ping#module:netns).
+            type: str
+          count:
+            description: As O(linuxnet.tunnels.ping#module:count).
+            type: int
+          interval:
+            description: As O(linuxnet.tunnels.ping#module:interval).
+            type: float
+          timeout:
+            description: As O(linuxnet.tunnels.ping#module:timeout).
+            type: float
+          size:
+            description: As O(linuxnet.tunnels.ping#module:size).
+            type: int
+          dont_fragment:
+            description: As O(linuxnet.tunnels.ping#module:dont_fragment).
+            type: bool
+          max_loss:
+            description: As O(linuxnet.tunnels.ping#module:max_loss).
+            type: float
+          ttl:
+            description: As O(linuxnet.tunnels.ping#module:ttl).
+            type: int
+          expect:
+            description: As O(linuxnet.tunnels.ping#module:expect).
+            type: str
+            choices: [reply, fail]
+      capture:
+        description: As O(linuxnet.tunnels.ping#module:capture).
+        type: list
+        elements: dict
+        suboptions:
+          netns:
+            description: As O(linuxnet.tunnels.ping#module:capture[].netns).
+            type: str
+          dev:
+            description: As O(linuxnet.tunnels.ping#module:capture[].dev).
+            type: str
+            required: true
+          pcap:
+            description: As O(linuxnet.tunnels.ping#module:capture[].pcap).
+            type: path
+      netns:
+        description: The namespace of the probes that leave out theirs, as O(linuxnet.tunnels.ping#module:netns).
+        type: str
+      count:
+        description: The default of the probes' C(count).
+        type: int
+        default: 3
+      interval:
+        description: The default of the probes' C(interval).
+        type: float
+        default: 0.2
+      timeout:
+        description: The default of the probes' C(timeout).
+        type: float
+        default: 2.0
+      size:
+        description: The default of the probes' C(size).
+        type: int
+        default: 56
+      dont_fragment:
+        description: The default of the probes' C(dont_fragment).
+        type: bool
+        default: false
+      max_loss:
+        description: The default of the probes' C(max_loss).
+        type: float
+        default: 0
+      ttl:
+        description: The default of the probes' C(ttl).
+        type: int
+      expect:
+        description: The default of the probes' C(expect).
+        type: str
+        choices: [reply, fail]
+        default: reply
 extends_documentation_fragment:
   - linuxnet.tunnels.common.attributes
 attributes:
@@ -292,6 +394,30 @@ EXAMPLES = r'''
     addresses:
       - {dev: v1, netns: ns1, address: 10.10.10.2/24}
     purge: true
+
+- name: Build a tunnel between two namespaces and ping through it, in one module run
+  linuxnet.tunnels.topology:
+    namespaces: [site-a, site-b]
+    veths:
+      - {name: uplink, netns: site-a, peer: uplink, peer_netns: site-b}
+    addresses:
+      - {dev: uplink, netns: site-a, address: 192.0.2.1/30}
+      - {dev: uplink, netns: site-b, address: 192.0.2.2/30}
+      - {dev: gre1, netns: site-a, address: 10.0.0.1, peer: 10.0.0.2}
+      - {dev: gre1, netns: site-b, address: 10.0.0.2, peer: 10.0.0.1}
+    tunnels:
+      - {name: gre1, netns: site-a, mode: gre, local: 192.0.2.1, remote: 192.0.2.2, key: 7}
+      - {name: gre1, netns: site-b, mode: gre, local: 192.0.2.2, remote: 192.0.2.1, key: 7}
+    verify:
+      probes:
+        - {label: a to b through gre1, netns: site-a, dest: 10.0.0.2, ttl: 64}
+      capture:
+        - {netns: site-a, dev: uplink}
+  register: built
+
+- name: Show what crossed the uplink
+  ansible.builtin.debug:
+    msg: "{{ built.verification.lines }}"
 
 - name: Tear the lab down (the namespaces take their contents with them)
   linuxnet.tunnels.topology:
@@ -377,6 +503,29 @@ counts:
       description: Objects removed.
       type: int
       sample: 0
+verification:
+  description:
+    - What O(verify) found, as M(linuxnet.tunnels.ping) returns it for O(linuxnet.tunnels.ping#module:probes)
+      (see its RV(linuxnet.tunnels.ping#module:probes), RV(linuxnet.tunnels.ping#module:packets) and
+      RV(linuxnet.tunnels.ping#module:lines)).
+  returned: with O(verify), when the topology was built (not in check mode)
+  type: dict
+  contains:
+    probes:
+      description: One outcome per item of O(verify.probes), in order.
+      type: list
+      elements: dict
+    packets:
+      description: Every packet the links of O(verify.capture) saw, decoded.
+      type: list
+      elements: dict
+    lines:
+      description: Each probe's outcome, and what was captured of it, one line each.
+      type: list
+      elements: str
+      sample:
+        - 'ns1 -> 10.10.200.10 through tunl: 3/3 replies, ttl 64 as expected'
+        - '  v1-P: 10.10.10.2 > 10.10.20.2 ipip | 10.10.100.10 > 10.10.200.10 icmp echo-request'
 rolled_back:
   description: After a failure, the objects this task had created and removed again, as C(kind name).
   returned: failure after something was created

@@ -256,6 +256,54 @@ def test_bad_items_are_refused_before_anything_is_touched(names, mutate, words):
     assert not {ns1, ns2, router} & set(list_netns())
 
 
+def verified(ns1: str, ns2: str, router: str, **probe) -> dict:
+    """The veth lab with a verification: ns1 pings v2's address through the router, captured on v1-P."""
+    topo = seed_lab(ns1, ns2, router, tunnels=False)
+    topo['verify'] = {'probes': [dict({'label': 'routed', 'netns': ns1, 'dest': '10.10.20.2', 'ttl': 63}, **probe)],
+                      'capture': [{'netns': router, 'dev': 'v1-P'}], 'count': 2, 'interval': 0.05}
+    return topo
+
+
+def test_verify_pings_once_built_and_not_in_check_mode(names):
+    ns1, ns2, router = names(3)
+    topo = verified(ns1, ns2, router)
+    predicted = run_module('topology', topo, check=True)
+    assert not predicted.get('failed') and predicted['changed'], predicted.get('msg')
+    assert 'verification' not in predicted and not set(list_netns()) & {ns1, ns2, router}
+    built = run_module('topology', topo)
+    assert not built.get('failed') and built['changed'], built.get('msg')
+    probe = built['verification']['probes'][0]
+    assert (probe['label'], probe['received'], probe['ttl'], probe['problem']) == ('routed', 2, 63, None)
+    requests = [p for p in built['verification']['packets'] if p['outer'] and p['outer'].get('icmp') == 'echo-request']
+    assert [(p['dev'], p['outer']['src'], p['outer']['dst']) for p in requests] == [('v1-P', '10.10.10.2', '10.10.20.2')] * 2
+    assert built['verification']['lines'][0].startswith('routed: 2/2 replies')
+    again = run_module('topology', topo)
+    assert not again.get('failed') and not again['changed'] and again['verification']['probes'][0]['received'] == 2
+
+
+def test_verify_failure_names_the_probe_and_keeps_what_was_built(names):
+    ns1, ns2, router = names(3)
+    result = run_module('topology', verified(ns1, ns2, router, ttl=64))
+    assert_failed(result, 'verify:', 'routed', 'ttl')
+    assert result['changed'] and result['verification']['probes'][0]['received'] == 2
+    assert_lab_built(ns1, ns2, router)
+
+
+@pytest.mark.parametrize('mutate, words', [
+    (lambda t: t['verify']['probes'].append(dict(t['verify']['probes'][0])), ['verify:', "'routed'", 'more than once']),
+    (lambda t: t['verify']['probes'][0].update(count=0), ['verify:', 'probes[0]', 'count']),
+    (lambda t: t['verify']['capture'][0].update(dev='x' * 16), ['verify:', 'capture.dev']),
+    (lambda t: t['verify'].pop('probes'), ['verify', 'probes']),  # refused by AnsibleModule itself
+    (lambda t: t.update(state='absent'), ['verify:', 'state=present']),
+])
+def test_bad_verify_is_refused_before_anything_is_touched(names, mutate, words):
+    ns1, ns2, router = names(3)
+    topo = verified(ns1, ns2, router)
+    mutate(topo)
+    assert_failed(run_module('topology', topo), *words)
+    assert not {ns1, ns2, router} & set(list_netns())
+
+
 def test_links_of_new_namespaces_are_predicted(names, make_netns):
     """lo in a namespace the call makes, the MTU and sysctls of a veth it makes: check mode knows them."""
     (ns_a,), ns_b = names(1), make_netns('b')

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from ansible_collections.linuxnet.tunnels.plugins.module_utils import _info, _ping  # noqa: E402
+from ansible_collections.linuxnet.tunnels.plugins.module_utils import _info, _probe_options  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._address import AddressResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._link import LinkResource  # noqa: E402
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import full_argument_spec  # noqa: E402
@@ -65,7 +65,7 @@ RESOURCES = {
     'xfrm_state': XfrmStateResource, 'xfrm_policy': XfrmPolicyResource,
 }
 SPECS = {name: full_argument_spec(cls) for name, cls in RESOURCES.items()}
-SPECS.update({'topology': TOPOLOGY_SPEC, 'ping': _ping.ARGUMENT_SPEC, 'net_info': _info.ARGUMENT_SPEC,
+SPECS.update({'topology': TOPOLOGY_SPEC, 'ping': _probe_options.PING_SPEC, 'net_info': _info.ARGUMENT_SPEC,
               'persist': PersistResource.argument_spec})
 # persist's dir never exists: check mode reads nothing there and could write nothing anyway.
 PERSIST_DIR = f'/nonexistent/{MISSING}'
