@@ -18,6 +18,7 @@ in the same kernel, are not. Measured (median of --runs):
   re-run, one host leaving (19 hosts, one tunnel removed on each) and removal
   (tunnel_mesh_state=absent); default variables, so each host's pings run.
 
+Every re-run must report changed=0 on every host, or the benchmark aborts.
 --cases picks some of lab, scale and mesh (the floor is always sampled).
 
 `make bench` runs this inside the User-Mode Linux runner when the host kernel
@@ -59,8 +60,9 @@ class Runner:
                         ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0', LC_ALL='C.UTF-8')
         self.ansible_playbook = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 
-    def play(self, path: str, *extra: str, inventory: str = 'localhost,') -> float:
-        """Seconds one ansible-playbook run takes; a failed run aborts the benchmark."""
+    def play(self, path: str, *extra: str, inventory: str = 'localhost,', unchanged: bool = False) -> float:
+        """Seconds one ansible-playbook run takes; a failed run aborts the benchmark, and so
+        does a run that changed something when it was to find nothing to do (`unchanged`)."""
         cmd = [self.ansible_playbook, '-i', inventory, '-c', 'local',
                '-e', f'ansible_python_interpreter={sys.executable}', path, *extra]
         start = time.monotonic()
@@ -69,6 +71,10 @@ class Runner:
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
             raise SystemExit(f'benchmark aborted: {" ".join(cmd)} failed')
+        recap = [line for line in proc.stdout.splitlines() if ' changed=' in line and ' ok=' in line]
+        if unchanged and (not recap or any(' changed=0 ' not in line for line in recap)):
+            sys.stderr.write('\n'.join(recap) + '\n')
+            raise SystemExit(f'benchmark aborted: {" ".join(cmd)} changed something on a re-run')
         return elapsed
 
 
@@ -146,7 +152,7 @@ def mesh_case(runner: Runner, workdir: str, runs: int, floor_playbook: str, floo
         for _run in range(runs):
             floors.append(runner.play(floor_playbook))
             samples['converge'].append(runner.play(mesh, '--forks', '10', inventory=inventory))
-            samples['re-run'].append(runner.play(mesh, '--forks', '10', inventory=inventory))
+            samples['re-run'].append(runner.play(mesh, '--forks', '10', inventory=inventory, unchanged=True))
             samples['one host leaves'].append(runner.play(mesh, '--forks', '10', '--limit', f'mesh:!bm{MESH_HOSTS:02d}',
                                                           inventory=inventory))
             samples['removal'].append(runner.play(mesh, '--forks', '10', '-e', 'tunnel_mesh_state=absent', inventory=inventory))
@@ -202,7 +208,7 @@ def main() -> int:
             for _run in range(args.runs):
                 floors.append(runner.play(floor_playbook))
                 converge.append(runner.play(lab))
-                rerun.append(runner.play(lab))
+                rerun.append(runner.play(lab, unchanged=True))
                 down.append(runner.play(teardown))
             for case, samples in (('lab from nothing', converge), ('lab re-run', rerun), ('lab teardown', down)):
                 rows.append({'case': case, 'seconds': statistics.median(samples), 'samples': samples})
@@ -216,7 +222,7 @@ def main() -> int:
             for _run in range(args.runs):
                 floors.append(runner.play(floor_playbook))
                 converge.append(runner.play(up))
-                rerun.append(runner.play(up))
+                rerun.append(runner.play(up, unchanged=True))
                 down.append(runner.play(gone))
             points.append((sites, statistics.median(converge)))
             for case, samples in ((f'scale N={sites} converge', converge), (f'scale N={sites} re-run', rerun), (f'scale N={sites} teardown', down)):

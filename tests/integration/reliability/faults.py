@@ -101,11 +101,11 @@ def declared_state(topology: dict) -> dict:
     return {
         'namespaces': sorted(n['name'] for n in topology['namespaces']),
         'veths': sorted(sorted([(v.get('netns'), v['name']), (v.get('peer_netns'), v['peer'])]) for v in topology['veths']),
-        'tunnels': sorted((t.get('netns'), t['name'], t['mode'], t['local'], t['remote'], t['dev'], True)
+        'tunnels': sorted((t.get('netns'), t['name'], t['mode'], t['local'], t['remote'], t.get('dev'), True)
                           for t in topology['tunnels']),
         'addresses': sorted((a.get('netns'), a['dev'], _interface(a['address']), a.get('peer') and _interface(a['peer']))
                             for a in topology['addresses']),
-        'routes': sorted((r.get('netns'), r['dest'], r['dev']) for r in topology['routes']),
+        'routes': sorted((r.get('netns'), r['dest'], r.get('gateway') or r['dev']) for r in topology['routes']),
         'down': [],
     }
 
@@ -128,7 +128,7 @@ def kernel_state(namespaces: list[str]) -> dict:
                           for t in topo.get('tunnels', [])),
         'addresses': sorted((a.get('netns'), a['dev'], _interface(a['address']), a.get('peer') and _interface(a['peer']))
                             for a in topo.get('addresses', [])),
-        'routes': sorted((r.get('netns'), r['dest'], r['dev']) for r in topo.get('routes', [])),
+        'routes': sorted((r.get('netns'), r['dest'], r.get('gateway') or r.get('dev')) for r in topo.get('routes', [])),
         'down': sorted(down),
     }
 
