@@ -24,7 +24,6 @@ import time
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import run_in_netns
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, error_text, where
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._names import check_netns_name, netns_exists
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._probe_options import INHERITED
 
 # Linux values; the socket module of some Python builds lacks these names.
 IP_MTU_DISCOVER = getattr(socket, 'IP_MTU_DISCOVER', 10)
