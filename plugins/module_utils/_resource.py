@@ -33,7 +33,9 @@ And, when the defaults do not fit:
 - makes() / uses(): the links, as (netns, ifname), it creates / needs;
   uses_option: the option that names the links it uses (in messages).
 - is_setting: True for settings of objects (links, sysctls): state=absent
-  in a topology leaves them alone.
+  in a topology leaves them alone. removed_on_its_own(namespace_goes):
+  whether a topology's state=absent removes the object itself (default: not
+  a setting, and not inside a namespace that goes anyway).
 - predict(forecast): check mode in a topology, given what earlier items would
   have made. The default plans against the kernel, or calls predict_fresh()
   when its namespace or a link it uses is made by this call (nothing of it
@@ -221,6 +223,10 @@ class Resource:
     def key(self) -> tuple:
         """What makes two items of one topology list the same object."""
         return (self.netns, self.params['name'])
+
+    def removed_on_its_own(self, namespace_goes: bool) -> bool:
+        """Whether a topology's state=absent removes it, rather than leaving it alone or letting its namespace take it."""
+        return not self.is_setting and not namespace_goes
 
     def namespace_options(self) -> list[tuple[str, str | None]]:
         """(option, namespace) of each namespace the object lives in (None: the one Ansible runs in)."""

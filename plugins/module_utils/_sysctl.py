@@ -9,6 +9,11 @@
 writes run in a short-lived thread that has entered the namespace
 (run_in_netns). Only keys under net. can be per namespace; a key that does
 not exist inside the namespace is global to the host (or does not exist).
+
+With original_file, the first change also keeps the value it replaces in
+that file (never overwritten), and state=absent writes it back and deletes
+the file: what a lab that borrows the host's forwarding switch needs to
+leave the host as it found it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import re
 import stat
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._enter import run_in_netns
-from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import ResourceError, errno_of, kernel_call, where
+from ansible_collections.linuxnet.tunnels.plugins.module_utils._errors import NamespaceMissing, ResourceError, errno_of, kernel_call, where
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import (
     UPDATE,
     Change,
@@ -111,18 +116,25 @@ class SysctlResource(Resource):
     kind = 'sysctl'
     argument_spec = {
         'name': {'type': 'str', 'required': True},
-        'value': {'type': 'str', 'required': True},
+        'value': {'type': 'str'},
+        'original_file': {'type': 'path'},
+        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
     }
+    module_kwargs = {'required_if': [('state', 'present', ['value'])]}
 
     def __init__(self, nl, params: dict) -> None:
         super().__init__(nl, params)
         self.path = ''
         self.previous: str | None = None
+        self.original_file: str | None = params.get('original_file') or None
+        self.absent = params.get('state') == 'absent'
 
     def validate(self) -> None:
         self.path = sysctl_path(self.params['name'])
-        if '\0' in str(self.params['value']):
+        if '\0' in str(self.params.get('value') or ''):
             raise ResourceError('value: a sysctl value cannot contain a NUL byte')
+        if self.original_file and os.path.isdir(self.original_file):
+            raise ResourceError(f'original_file: {self.original_file} is a directory; give the path of a file')
 
     def _inspect(self) -> tuple[str, str | None]:
         if not self.path:
@@ -130,12 +142,27 @@ class SysctlResource(Resource):
         with kernel_call(f"could not read {self.params['name']} in {where(self.netns)}"):
             return run_in_netns(self.netns, _inspect, self.path)
 
-    def _public(self, value: str | None) -> dict:
-        return {'name': self.params['name'], 'netns': self.netns, 'value': value}
+    def _kept(self) -> str | None:
+        """The value kept in original_file; None without the option or the file."""
+        if not self.original_file:
+            return None
+        try:
+            with open(self.original_file) as handle:
+                return handle.read().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ResourceError(f'original_file: cannot read {self.original_file}: {exc.strerror}') from exc
+
+    def _public(self, value: str | None, original: str | None = None) -> dict:
+        state = {'name': self.params['name'], 'netns': self.netns, 'value': value}
+        if self.original_file:
+            state['original'] = original
+        return state
 
     def read(self) -> dict | None:
         kind, value = self._inspect()
-        return None if kind == 'missing' else self._public(value)
+        return None if kind == 'missing' else self._public(value, self._kept())
 
     is_setting = True
     uses_option = 'name'
@@ -148,7 +175,11 @@ class SysctlResource(Resource):
         return [(self.netns, dev)] if dev else []
 
     def wanted(self) -> dict:
-        return self._public(str(self.params['value']).strip())
+        return self._public(str(self.params['value']).strip(), self._kept())
+
+    def removed_on_its_own(self, namespace_goes: bool) -> bool:
+        # A kept value goes back, and its file (outside any namespace) goes, even when the namespace goes.
+        return bool(self.original_file)
 
     @classmethod
     def gather(cls, gatherer, session, space) -> None:
@@ -170,12 +201,14 @@ class SysctlResource(Resource):
                             for netns, info in infos.items() for name, value in info['sysctls'].items()]}
 
     def predict(self, forecast) -> Change | None:
+        if self.absent:
+            return self.plan()  # the kept file and the value set now: no earlier item changes either
         forced = forecast.facts.get((self.kind, 'forwarding', self.netns, forwarding_family(self.params['name'])))
         if forced is not None:
             # An earlier item switched forwarding for the whole namespace: every link follows.
             if normalise(self.wanted()['value']) == forced:
                 return None
-            return Change(self.kind, self.name, UPDATE, self._public(forced), self.wanted(), ['value'])
+            return Change(self.kind, self.name, UPDATE, self._public(forced, self._kept()), self.wanted(), ['value'])
         if forecast.pending(self.netns):
             return Change(self.kind, self.name, UPDATE, None, self.wanted(), ['value'],
                           uncertain='the namespace is made by this task, so the value it starts with is not known yet')
@@ -195,13 +228,15 @@ class SysctlResource(Resource):
         return Change(self.kind, self.name, UPDATE, dict(change.before, name=name), dict(change.after, name=name), list(change.attributes))
 
     def remember(self, change: Change, forecast) -> None:
+        if self.absent:
+            return
         family = FORWARDING_SWITCHES.get(self.params['name'])
         if family is not None:
             forecast.facts[(self.kind, 'forwarding', self.netns, family)] = normalise(self.params['value'])
 
-    def plan(self) -> Change | None:
+    def _current(self) -> str:
+        """The value inside the namespace, or a ResourceError saying why the key cannot be managed."""
         name = self.params['name']
-        wanted = self.wanted()
         kind, current = self._inspect()
         if kind == 'missing':
             raise ResourceError(f"name: {name} does not exist in {where(self.netns)} (no {self.path}); either there is no such key, "
@@ -213,19 +248,52 @@ class SysctlResource(Resource):
         if kind == 'readonly':
             raise ResourceError(f'name: {name} is read-only in {where(self.netns)} (its value is {current!r}); some net.* keys, '
                                 'such as net.core.rmem_max, are global to the host and can only be changed in the initial namespace')
-        self.previous = current
+        return current
+
+    def plan(self) -> Change | None:
+        if self.absent:
+            return self._plan_put_back()
+        wanted = self.wanted()
+        current = self.previous = self._current()
         if normalise(current) == normalise(wanted['value']):
             return None
-        return Change(self.kind, self.name, UPDATE, self._public(current), wanted, ['value'])
+        kept = wanted.get('original')
+        change = Change(self.kind, self.name, UPDATE, self._public(current, kept), wanted, ['value'])
+        if self.original_file and kept is None:
+            change.after['original'] = current
+            change.attributes.append('original')
+            change.note = f'keeps the value found, {current!r}, in {self.original_file}'
+        return change
+
+    def _plan_put_back(self) -> Change | None:
+        """state=absent: the kept value back in the kernel, and its file gone; nothing kept, nothing to do."""
+        kept = self._kept()
+        if kept is None:
+            return None
+        try:
+            current = self.previous = self._current()
+        except NamespaceMissing:
+            return Change(self.kind, self.name, UPDATE, self._public(None, kept), self._public(None), ['original'],
+                          note=f'{where(self.netns)} is gone, so only {self.original_file} is deleted')
+        attributes = ['value'] if normalise(current) != normalise(kept) else []
+        return Change(self.kind, self.name, UPDATE, self._public(current, kept), self._public(kept), attributes + ['original'],
+                      note=f'puts back {kept!r} kept in {self.original_file} and deletes the file')
 
     def apply(self, change: Change) -> None:
+        if self.absent:
+            self._put_back(change)
+            return
         name, value = self.params['name'], str(self.params['value']).strip()
         if self.previous is None:  # planned before the namespace existed
             self.previous = self._inspect()[1]
+        # Kept before the write: an interrupted run must not lose the value found.
+        kept_now = 'original' in change.attributes and self._keep(self.previous)
         try:
             with kernel_call(f'could not set {name} to {value!r} in {where(self.netns)}'):
                 stored = run_in_netns(self.netns, _write, self.path, value)
         except ResourceError as exc:
+            if kept_now:
+                self._forget()
             if errno_of(exc) == errno.EINVAL and value.lower() in BOOLEAN_WORDS:
                 # YAML turns an unquoted yes/true into a boolean, which reaches us as 'True'.
                 raise ResourceError(f"{exc}; sysctls take numbers: write '1' or '0' (quoted)") from exc
@@ -233,8 +301,43 @@ class SysctlResource(Resource):
         if normalise(stored) != normalise(value):
             # Put the old value back: a value the kernel rewrites would never converge.
             self._restore()
+            if kept_now:
+                self._forget()
             raise ResourceError(f'value: {name} was set to {value!r} but the kernel stored {stored!r}; '
                                 'give the value as the kernel prints it (the previous value was restored)')
+
+    def _keep(self, value: str | None) -> bool:
+        """Write the value found into original_file (a new file, replaced whole); True once written."""
+        path = self.original_file
+        try:
+            os.makedirs(os.path.dirname(path) or '.', mode=0o755, exist_ok=True)
+            partial = f'{path}.{os.getpid()}.partial'
+            with open(partial, 'w') as handle:
+                handle.write(f'{value}\n')
+            os.chmod(partial, 0o644)
+            os.replace(partial, path)
+        except OSError as exc:
+            raise ResourceError(f'original_file: cannot write {path}: {exc.strerror} (nothing was changed)') from exc
+        return True
+
+    def _forget(self) -> None:
+        try:
+            os.unlink(self.original_file)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ResourceError(f'original_file: cannot delete {self.original_file}: {exc.strerror}') from exc
+
+    def _put_back(self, change: Change) -> None:
+        kept = change.before['original']
+        if 'value' in change.attributes:
+            with kernel_call(f"could not put {self.params['name']} back to {kept!r} in {where(self.netns)} "
+                             f'(the value stays kept in {self.original_file})'):
+                stored = run_in_netns(self.netns, _write, self.path, kept)
+            if normalise(stored) != normalise(kept):
+                raise ResourceError(f"original_file: {self.params['name']} was set back to {kept!r} but the kernel stored {stored!r} "
+                                    f'(the value stays kept in {self.original_file})')
+        self._forget()
 
     def _restore(self) -> None:
         if self.previous is None:

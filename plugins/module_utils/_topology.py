@@ -43,9 +43,9 @@ from ansible_collections.linuxnet.tunnels.plugins.module_utils._resource import 
 
 
 def named_by_a_string(resource_class) -> bool:
-    """Whether a name alone makes an item of the kind (namespaces: [ns1, ns2])."""
+    """Whether a name alone makes an item of the kind (namespaces: [ns1, ns2]): nothing else is ever required."""
     required = {option for option, spec in resource_class.argument_spec.items() if spec.get('required')}
-    return required == {'name'}
+    return required == {'name'} and not resource_class.module_kwargs.get('required_if')
 
 
 def list_spec(resource_class) -> dict:
@@ -221,7 +221,7 @@ class Topology:
     def _absent_steps(self) -> list[Item]:
         # Backwards; what lives only in namespaces that go anyway goes with them, not one by one.
         spaces, steps = self._ordered()
-        steps = [item for item in reversed(steps) if not item.resource.is_setting and not self._goes_with_namespace(item)]
+        steps = [item for item in reversed(steps) if item.resource.removed_on_its_own(self._goes_with_namespace(item))]
         return steps + list(reversed(spaces))
 
     def _goes_with_namespace(self, item: Item) -> bool:

@@ -18,6 +18,9 @@ description:
     C(net.) key that does not exist inside the target namespace (some, such as C(net.core.rmem_max), are global to
     the host and exist only in the initial namespace).
   - Returns the value the key had before the task as RV(sysctl.previous).
+  - With O(original_file), the first change also keeps the value it replaces in that file, and O(state=absent) puts
+    that value back and deletes the file, so that borrowing a switch such as C(net.ipv4.ip_forward) of a real host
+    leaves the host as it was found.
 author:
   - linuxnet.tunnels maintainers (@linuxnet)
 options:
@@ -34,8 +37,25 @@ options:
       - The value to set. Compared with the current one word by word, so whitespace does not matter for multi-value keys
         (V(4096 131072 6291456)).
       - Quote numbers that YAML could read otherwise, and write V('1') or V('0'), not V(true) or V(false).
+      - Required with O(state=present); ignored with O(state=absent).
     type: str
-    required: true
+  original_file:
+    description:
+      - A file, on the managed host, that keeps the value the key had before this module first changed it.
+      - Written (mode 0644, its directory created 0755) just before the first change, and never overwritten while it
+        exists, so that running the task again never records its own value. Nothing is written when the key already
+        has the value.
+      - Under C(/run), a tmpfs, the file vanishes at reboot together with the runtime value it belongs to.
+    type: path
+  state:
+    description:
+      - V(present) sets O(value).
+      - V(absent) writes back the value kept in O(original_file) and deletes the file. When there is no such file (the
+        key was never changed, or was already put back), or no O(original_file), nothing is changed. When the namespace
+        is gone, only the file is deleted.
+    type: str
+    choices: [present, absent]
+    default: present
 extends_documentation_fragment:
   - linuxnet.tunnels.common
   - linuxnet.tunnels.common.attributes
@@ -59,6 +79,18 @@ EXAMPLES = r'''
     netns: ns2
     name: net.ipv6.conf.all.forwarding
     value: '1'
+
+- name: Forward in the namespace Ansible runs in, keeping the value found
+  linuxnet.tunnels.sysctl:
+    name: net.ipv4.ip_forward
+    value: '1'
+    original_file: /run/lab/ip_forward
+
+- name: Later, put that value back and forget it
+  linuxnet.tunnels.sysctl:
+    name: net.ipv4.ip_forward
+    original_file: /run/lab/ip_forward
+    state: absent
 
 - name: No reverse-path filter on the VLAN interface eth0.100 of ns2
   linuxnet.tunnels.sysctl:
@@ -89,17 +121,27 @@ sysctl:
       description: The value before the task; the same as RV(sysctl.value) when nothing changed.
       type: str
       sample: '0'
+    original:
+      description: The value kept in O(original_file) after the task; null when no file keeps one.
+      returned: when O(original_file) is given
+      type: str
+      sample: '0'
 action:
   description: What the task did (or would do in check mode), V(update) or V(none).
   returned: always
   type: str
   sample: update
 attributes:
-  description: What differed; always V(value) when something changed.
+  description: What differed, V(value) and V(original) (a value kept or put back).
   returned: changed
   type: list
   elements: str
   sample: [value]
+note:
+  description: What happens to O(original_file), when something does.
+  returned: when the value found is kept, put back or forgotten
+  type: str
+  sample: "keeps the value found, '0', in /run/lab/ip_forward"
 '''
 
 from ansible_collections.linuxnet.tunnels.plugins.module_utils._module import run_resource_module

@@ -83,8 +83,11 @@ options:
     default: []
   sysctls:
     description:
-      - Per-namespace sysctls; each item takes the options of M(linuxnet.tunnels.sysctl) (C(name), C(value), C(netns)).
-      - Settings, not objects; O(state=absent) leaves them alone (inside a removed namespace they go with it).
+      - Per-namespace sysctls; each item takes the options of M(linuxnet.tunnels.sysctl) (C(name), C(value), C(netns),
+        C(original_file), C(state)).
+      - Settings, not objects; O(state=absent) leaves them alone (inside a removed namespace they go with it), except
+        an item with C(original_file), whose kept value is put back and file deleted, as with
+        O(linuxnet.tunnels.sysctl#module:state=absent).
     type: list
     elements: dict
     default: []
@@ -204,7 +207,8 @@ options:
     description:
       - V(present) creates or updates everything listed; an item's own C(state) is honoured, so an item with
         C(state=absent) is removed.
-      - V(absent) removes everything listed (the items' own C(state) is ignored) and leaves O(links) and O(sysctls) alone.
+      - V(absent) removes everything listed (the items' own C(state) is ignored) and leaves O(links) and O(sysctls) alone
+        (a sysctl with C(original_file) gets its kept value back).
     type: str
     choices: [present, absent]
     default: present

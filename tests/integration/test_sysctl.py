@@ -141,6 +141,107 @@ def test_missing_namespace_is_never_created(netns_name):
     assert netns_name not in ip('netns', 'list').stdout
 
 
+def test_original_file_keeps_the_first_value_and_absent_puts_it_back(make_netns, tmp_path):
+    ns = make_netns()
+    kept = tmp_path / 'state' / 'ip_forward'  # its directory does not exist yet
+    params = {'netns': ns, 'name': 'net.ipv4.ip_forward', 'value': '1', 'original_file': str(kept)}
+    results = rhythm('sysctl', params)
+    assert_rhythm(results)
+    assert results[0]['attributes'] == ['value', 'original'] and str(kept) in results[0]['note']
+    assert results[1]['diff']['before'] == {'name': 'net.ipv4.ip_forward', 'netns': ns, 'value': '0', 'original': None}
+    assert results[1]['diff']['after'] == {'name': 'net.ipv4.ip_forward', 'netns': ns, 'value': '1', 'original': '0'}
+    assert results[3]['sysctl'] == {'name': 'net.ipv4.ip_forward', 'netns': ns, 'value': '1', 'original': '0', 'previous': '1'}
+    assert sysctl('net.ipv4.ip_forward', ns) == '1'
+    assert kept.read_text() == '0\n' and oct(kept.stat().st_mode & 0o777) == '0o644'
+
+    # A later change keeps the first value found, not its own.
+    ip('netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0')
+    result = run_module('sysctl', params)
+    assert result['changed'] and result['attributes'] == ['value'] and kept.read_text() == '0\n'
+
+    results = rhythm('sysctl', {'netns': ns, 'name': 'net.ipv4.ip_forward', 'original_file': str(kept), 'state': 'absent'})
+    assert_rhythm(results)
+    assert kept.exists() is False and sysctl('net.ipv4.ip_forward', ns) == '0'
+    assert results[0]['attributes'] == ['value', 'original'] and results[0]['sysctl']['value'] == '0'
+    assert results[1]['diff']['before']['original'] == '0' and results[1]['diff']['after'] == {
+        'name': 'net.ipv4.ip_forward', 'netns': ns, 'value': '0', 'original': None}
+    assert results[3]['sysctl'] == {'name': 'net.ipv4.ip_forward', 'netns': ns, 'value': '0', 'original': None, 'previous': '0'}
+
+
+def test_original_file_is_not_written_when_nothing_changes(make_netns, tmp_path):
+    ns = make_netns()
+    kept = tmp_path / 'ip_forward'
+    ip('netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
+    assert_rhythm(rhythm('sysctl', {'netns': ns, 'name': 'net.ipv4.ip_forward', 'value': '1', 'original_file': str(kept)}),
+                  changes=False)
+    assert not kept.exists()
+    assert_rhythm(rhythm('sysctl', {'netns': ns, 'name': 'net.ipv4.ip_forward', 'original_file': str(kept), 'state': 'absent'}),
+                  changes=False)
+    # Without original_file there is nothing to put back.
+    assert_rhythm(rhythm('sysctl', {'netns': ns, 'name': 'net.ipv4.ip_forward', 'state': 'absent'}), changes=False)
+    assert sysctl('net.ipv4.ip_forward', ns) == '1'
+
+
+def test_original_file_of_a_namespace_that_is_gone_is_deleted(netns_name, tmp_path):
+    kept = tmp_path / 'ip_forward'
+    ip('netns', 'add', netns_name)
+    assert run_module('sysctl', {'netns': netns_name, 'name': 'net.ipv4.ip_forward', 'value': '1', 'original_file': str(kept)})['changed']
+    ip('netns', 'del', netns_name)
+    results = rhythm('sysctl', {'netns': netns_name, 'name': 'net.ipv4.ip_forward', 'original_file': str(kept), 'state': 'absent'})
+    assert_rhythm(results)
+    assert 'is gone' in results[1]['note'] and not kept.exists()
+    assert netns_name not in ip('netns', 'list').stdout
+
+
+def test_original_file_is_not_left_when_the_kernel_refuses(make_netns, tmp_path):
+    ns = make_netns()
+    kept = tmp_path / 'ip_forward'
+    result = run_module('sysctl', {'netns': ns, 'name': 'net.ipv4.ip_forward', 'value': 'True', 'original_file': str(kept)})
+    assert_failed(result, 'EINVAL')
+    assert not kept.exists() and not list(tmp_path.iterdir()) and sysctl('net.ipv4.ip_forward', ns) == '0'
+    result = run_module('sysctl', {'netns': ns, 'name': 'net.core.somaxconn', 'value': '0100', 'original_file': str(kept)})
+    assert_failed(result, 'the kernel stored')
+    assert not kept.exists()
+
+
+@pytest.mark.parametrize('check', [True, False])
+def test_original_file_that_cannot_be_used_changes_nothing(make_netns, tmp_path, check):
+    ns = make_netns()
+    (tmp_path / 'dir').mkdir()
+    (tmp_path / 'plain').write_text('x')
+    params = {'netns': ns, 'name': 'net.ipv4.ip_forward', 'value': '1'}
+    result = run_module('sysctl', dict(params, original_file=str(tmp_path / 'dir')), check=check)
+    assert_failed(result, 'original_file', 'is a directory')
+    result = run_module('sysctl', dict(params, original_file=str(tmp_path / 'plain' / 'below')), check=check)
+    assert_failed(result, 'original_file: cannot read', 'not a directory')
+    if not check:  # check mode writes nothing, so it cannot know that a file cannot be made there
+        result = run_module('sysctl', dict(params, original_file=f"/proc/{unique('nowhere')}/ip_forward"))
+        assert_failed(result, 'original_file: cannot write', 'nothing was changed')
+    assert sysctl('net.ipv4.ip_forward', ns) == '0' and sorted(p.name for p in tmp_path.iterdir()) == ['dir', 'plain']
+    result = run_module('sysctl', {'netns': ns, 'name': 'net.ipv4.ip_forward'}, check=check)
+    assert_failed(result, 'state is present but all of the following are missing: value')
+
+
+def test_topology_absent_puts_a_kept_value_back_even_when_its_namespace_goes(netns_name, make_netns, tmp_path):
+    stays = make_netns()
+    kept_stays, kept_goes = tmp_path / 'stays', tmp_path / 'goes'
+    sysctls = [{'netns': stays, 'name': 'net.ipv4.ip_forward', 'value': '1', 'original_file': str(kept_stays)},
+               {'netns': netns_name, 'name': 'net.ipv4.ip_forward', 'value': '1', 'original_file': str(kept_goes)},
+               {'netns': stays, 'name': 'net.ipv4.conf.all.rp_filter', 'value': '2'}]
+    params = {'namespaces': [netns_name], 'sysctls': sysctls}
+    assert_rhythm(rhythm('topology', params))
+    assert kept_stays.read_text() == kept_goes.read_text() == '0\n'
+    assert sysctl('net.ipv4.ip_forward', stays) == '1' == sysctl('net.ipv4.ip_forward', netns_name)
+
+    results = rhythm('topology', dict(params, state='absent'))
+    assert_rhythm(results)
+    assert results[0]['changes'] == results[1]['changes']
+    assert [c['name'] for c in results[1]['changes']] == [f'{netns_name}/net.ipv4.ip_forward', f'{stays}/net.ipv4.ip_forward', netns_name]
+    assert not kept_stays.exists() and not kept_goes.exists()
+    assert sysctl('net.ipv4.ip_forward', stays) == '0' and sysctl('net.ipv4.conf.all.rp_filter', stays) == '2'
+    assert netns_name not in ip('netns', 'list').stdout
+
+
 @pytest.mark.rootns
 def test_without_netns_writes_the_current_namespace():
     """Under UML only: the current namespace there belongs to a throwaway kernel."""
