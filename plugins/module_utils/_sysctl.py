@@ -18,6 +18,7 @@ leave the host as it found it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -307,17 +308,22 @@ class SysctlResource(Resource):
                                 'give the value as the kernel prints it (the previous value was restored)')
 
     def _keep(self, value: str | None) -> bool:
-        """Write the value found into original_file (a new file, replaced whole); True once written."""
+        """Write the value found into original_file, unless a concurrent run kept one first; True when this run wrote it."""
         path = self.original_file
+        partial = f'{path}.{os.getpid()}.partial'
         try:
             os.makedirs(os.path.dirname(path) or '.', mode=0o755, exist_ok=True)
-            partial = f'{path}.{os.getpid()}.partial'
             with open(partial, 'w') as handle:
                 handle.write(f'{value}\n')
             os.chmod(partial, 0o644)
-            os.replace(partial, path)
+            os.link(partial, path)  # whole or not at all, and never over a value kept already
+        except FileExistsError:
+            return False
         except OSError as exc:
             raise ResourceError(f'original_file: cannot write {path}: {exc.strerror} (nothing was changed)') from exc
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
         return True
 
     def _forget(self) -> None:
